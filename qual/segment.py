@@ -1,0 +1,96 @@
+"""Segmentation: stakeholder turns into coding units of whole sentences.
+
+Each stakeholder turn becomes one segment, or, when it is long, several windows of
+consecutive whole sentences (at most ``max_sentences`` sentences and about ``max_words``
+words each). Interviewer and other turns are kept as single context segments so the
+app can show them, but only stakeholder segments are coded. Every segment satisfies
+``document.text[start:end] == segment.text``.
+
+Sentence boundaries come from spaCy: by default a blank English pipeline with the
+rule-based ``sentencizer`` (no model download, fast); any spaCy ``Language`` with sentence
+boundaries can be passed in instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .model import Segment, Transcript
+
+
+@dataclass(frozen=True)
+class SegmentParams:
+    max_sentences: int = 5
+    max_words: int = 120
+
+    def __post_init__(self):
+        if self.max_sentences < 1:
+            raise ValueError("max_sentences must be at least 1")
+        if self.max_words < 1:
+            raise ValueError("max_words must be at least 1")
+
+
+def make_nlp():
+    """A blank English spaCy pipeline with the rule-based sentencizer (offline, fast)."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.max_length = 10_000_000
+    return nlp
+
+
+def _sentence_spans(doc, base: int) -> list[tuple[int, int]]:
+    spans = []
+    for sent in doc.sents:
+        text = sent.text
+        stripped = text.strip()
+        if not stripped:
+            continue
+        lead = len(text) - len(text.lstrip())
+        start = base + sent.start_char + lead
+        spans.append((start, start + len(stripped)))
+    return spans
+
+
+def _windows(spans: list[tuple[int, int]], words: list[int], params: SegmentParams):
+    """Greedy windows of whole sentences within the sentence and word limits."""
+    window: list[int] = []
+    count = 0
+    for i, n in enumerate(words):
+        if window and (len(window) >= params.max_sentences or count + n > params.max_words):
+            yield window
+            window, count = [], 0
+        window.append(i)
+        count += n
+    if window:
+        yield window
+
+
+def segment(transcript: Transcript, nlp=None, params: SegmentParams | None = None) -> list[Segment]:
+    """Cut a transcript into segments with offsets into ``transcript.text``."""
+    params = params or SegmentParams()
+    nlp = nlp or make_nlp()
+    text = transcript.text
+    out: list[Segment] = []
+    last_question = ""
+    stakeholder_turns = [(i, t) for i, t in enumerate(transcript.turns) if t.role == "stakeholder"]
+    docs = dict(zip((i for i, _ in stakeholder_turns),
+                    nlp.pipe(text[t.start:t.end] for _, t in stakeholder_turns)))
+    for i, turn in enumerate(transcript.turns):
+        utterance = text[turn.start:turn.end]
+        if not utterance.strip():
+            continue
+        if turn.role != "stakeholder":
+            out.append(Segment(transcript.name, turn.start, turn.end, utterance, turn.speaker,
+                               turn.role, i))
+            if turn.role == "interviewer":
+                last_question = utterance
+            continue
+        spans = _sentence_spans(docs[i], turn.start)
+        words = [len(text[s:e].split()) for s, e in spans]
+        for window in _windows(spans, words, params):
+            start, end = spans[window[0]][0], spans[window[-1]][1]
+            out.append(Segment(transcript.name, start, end, text[start:end], turn.speaker,
+                               turn.role, i, context=last_question))
+    return out
