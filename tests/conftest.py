@@ -1,0 +1,71 @@
+"""Shared fixtures: the real embedding model, the real spaCy pipeline and the shipped
+codebook are loaded once per test session; small coded stores are built from real files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "transcripts"
+INQUIRY = REPO.parent / "shared" / "data" / "inquiry"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from qual.embed import Embedder
+
+    e = Embedder()
+    e.model  # load once
+    return e
+
+
+@pytest.fixture(scope="session")
+def nlp():
+    from qual.segment import make_nlp
+
+    return make_nlp()
+
+
+@pytest.fixture(scope="session")
+def codebook():
+    from qual.codebook import load_codebook
+
+    return load_codebook()
+
+
+def build_store(path, files, embedder, codebook, nlp):
+    """Ingest and code real transcript files into a new store at ``path``."""
+    from qual.cli import code, ingest
+    from qual.store import Store
+
+    store = Store(path)
+    report = ingest(files, store, nlp=nlp)
+    assert not report.failures, report.failures
+    code(store, codebook, embedder, report.document_ids)
+    return store
+
+
+@pytest.fixture(scope="session")
+def _coded_samples_template(tmp_path_factory, embedder, codebook, nlp):
+    """The shipped samples (three of them, several formats), coded once per session."""
+    path = tmp_path_factory.mktemp("template") / "qual.db"
+    files = [SAMPLES / "interview_01_central_department.txt",
+             SAMPLES / "interview_04_devolved_statistics.docx",
+             SAMPLES / "interview_05_data_engineering.vtt"]
+    build_store(path, files, embedder, codebook, nlp).close()
+    return path
+
+
+@pytest.fixture
+def coded_store(_coded_samples_template, tmp_path):
+    """A fresh copy of a coded store per test (a real SQLite file): tests may write to it."""
+    from qual.store import Store
+
+    path = tmp_path / "qual.db"
+    shutil.copy(_coded_samples_template, path)
+    store = Store(path)
+    yield store
+    store.close()
