@@ -31,12 +31,34 @@ def atomic_path(target: str | Path, suffix: str = ""):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _file_mode(target))  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, target)
     except OSError as e:
         raise ExportError(f"cannot write: {e.strerror or e}", path=target) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _file_mode(target: Path) -> int:
+    """The replaced file's mode, or what a plain ``open`` would give under the umask."""
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the system allows (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)  # elsewhere: briefly set, then restore
+    os.umask(umask)
+    return umask
 
 
 def coded_segments_table(coding: pd.DataFrame, documents: pd.DataFrame, theme_ids: list[str],
@@ -72,4 +94,88 @@ def _cell(value):
 def write_csv(table: pd.DataFrame, output: str | Path) -> Path:
     with atomic_path(output, ".csv") as tmp:
         table.to_csv(tmp, index=False, encoding="utf-8")
+    return Path(output)
+
+
+def about_rows(run: dict | None, codebook, documents: pd.DataFrame, table: pd.DataFrame
+               ) -> list[tuple[str, object]]:
+    """What an export states about itself: run, codebook version, redaction status."""
+    from . import __version__
+
+    n_red = int(documents["redacted"].astype(bool).sum()) if len(documents) else 0
+    redaction = ("not redacted" if n_red == 0 else "redacted (pseudonymised before storing)"
+                 if n_red == len(documents) else f"{n_red} of {len(documents)} documents redacted")
+    run = run or {}
+    return [
+        ("exported by", f"qual {__version__}"),
+        ("run", run.get("id")),
+        ("run finished", run.get("finished_at")),
+        ("model", run.get("model_name")),
+        ("codebook", codebook.name),
+        ("codebook version (run)", run.get("codebook_version")),
+        ("codebook version (file)", codebook.version),
+        ("redaction", redaction),
+        ("documents", len(documents)),
+        ("coded segments", len(table)),
+        ("reviewed segments", int((table["source"] == "reviewer").sum()) if len(table) else 0),
+    ]
+
+
+_ILLEGAL = None
+
+
+def _clean(value):
+    global _ILLEGAL
+    if _ILLEGAL is None:
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+        _ILLEGAL = ILLEGAL_CHARACTERS_RE
+    if isinstance(value, str):
+        return _ILLEGAL.sub("", value)
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _sheet(wb, title: str, frame: pd.DataFrame):
+    from openpyxl.utils import get_column_letter
+
+    ws = wb.create_sheet(title=title[:31])
+    ws.append([str(c) for c in frame.columns])
+    for row in frame.itertuples(index=False):
+        ws.append([_clean(v) for v in row])
+    ws.freeze_panes = "A2"
+    for i, col in enumerate(frame.columns, start=1):
+        width = 60 if col == "text" else min(max(len(str(col)) + 2, 10), 30)
+        ws.column_dimensions[get_column_letter(i)].width = width
+    return ws
+
+
+def write_xlsx(table: pd.DataFrame, output: str | Path, *, theme_ids: list[str],
+               quotes: pd.DataFrame | None = None,
+               about: list[tuple[str, object]] | None = None) -> Path:
+    """A workbook: ``about`` (run, codebook version, redaction), ``segments`` (all coded
+    segments, the CSV's columns), one sheet per theme, and ``quotes``."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "about"
+    ws.append(["key", "value"])
+    for k, v in about or []:
+        ws.append([k, _clean(v)])
+    ws.column_dimensions["A"].width = 26
+    ws.column_dimensions["B"].width = 60
+    _sheet(wb, "segments", table)
+    for t in theme_ids:
+        has = table["themes"].map(lambda v, t=t: t in str(v).split(";"))
+        _sheet(wb, t, table[has])
+    _sheet(wb, "quotes", quotes if quotes is not None else pd.DataFrame(
+        columns=["theme", "document", "speaker", "start", "end", "text"]))
+    with atomic_path(output, ".xlsx") as tmp:
+        wb.save(tmp)
     return Path(output)

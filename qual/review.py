@@ -4,15 +4,38 @@ The effective coding of a segment is its latest complete run's machine codes wit
 reviewer decisions applied on top: the latest decision on a segment wins. Decisions are
 an append-only log in the store; undo is a new decision that restores the coding the
 reviewer saw before. Nothing here writes SQL: it asks the store for frames.
+
+Decision kinds (``action``):
+
+* ``accept``: the coding shown is right; it is recorded as the reviewer's coding.
+* ``reject``: the machine's themes do not apply; the segment is coded ``none``.
+* ``recode``: the reviewer sets themes, sub-codes and polarity.
+* ``undo``: takes back the latest decision still in force on the segment. Its ``after``
+  is the coding before that decision, with ``undoes`` (the id taken back) and, when no
+  decision remains in force, ``machine: true`` — the segment falls back to the machine's
+  (latest) coding and counts as not reviewed again.
 """
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pandas as pd
 
 from .coder import NONE, split_labels
 
 ACTIONS = ("accept", "reject", "recode", "undo")
+POLARITIES = ("barrier", "opportunity", "neutral")
+
+
+class ReviewError(ValueError):
+    """A decision that cannot be applied (unknown segment, theme, polarity, nothing to undo)."""
+
+
+# -- effective coding -----------------------------------------------------------------------
+def _join(values) -> str:
+    return ";".join(values or [])
 
 
 def effective_coding(store, *, role: str | None = "stakeholder") -> pd.DataFrame:
@@ -21,8 +44,10 @@ def effective_coding(store, *, role: str | None = "stakeholder") -> pd.DataFrame
     Columns: segment columns (segment_id, document_id, document, start, end, text, speaker,
     role, ...), ``machine_themes``, ``themes``, ``subcodes``, ``polarity``, ``confidence``,
     ``scores`` (dict), ``run_id``, ``source`` (machine | reviewer | none when never coded),
-    ``reviewer``, ``decided_at``, ``memo``, ``stale`` (decision made on other text).
+    ``reviewer``, ``decided_at``, ``memo``, ``stale`` (decision made on other text),
+    ``reviewed`` (a reviewer's decision is in force).
     Segments never coded by the machine and never decided have ``source == 'none'``.
+    Vectorised: 50,000 segments take well under a second (see bench/review_bench.py).
     """
     seg = store.segments(role=role)
     codes = store.machine_codes()
@@ -36,26 +61,40 @@ def effective_coding(store, *, role: str | None = "stakeholder") -> pd.DataFrame
     df["themes"] = df["machine_themes"]
     df["subcodes"] = df["machine_subcodes"]
     df["polarity"] = df["machine_polarity"]
-    df["source"] = df["machine_themes"].map(lambda v: "machine" if isinstance(v, str) else "none")
+    df["source"] = np.where(df["machine_themes"].map(lambda v: isinstance(v, str)), "machine", "none")
     df["reviewer"] = None
     df["decided_at"] = None
     df["memo"] = ""
     df["stale"] = False
-    decisions = store.decisions()
-    if len(decisions):
-        latest = decisions.groupby("segment_id").tail(1).set_index("segment_id")
-        hit = df["segment_id"].isin(latest.index)
-        for i in df.index[hit]:
-            d = latest.loc[df.at[i, "segment_id"]]
-            after = d["after"]
-            df.at[i, "themes"] = ";".join(after.get("themes") or []) or NONE
-            df.at[i, "subcodes"] = ";".join(after.get("subcodes") or [])
-            df.at[i, "polarity"] = after.get("polarity") or "neutral"
-            df.at[i, "source"] = "reviewer"
-            df.at[i, "reviewer"] = d["reviewer"]
-            df.at[i, "decided_at"] = d["created_at"]
-            df.at[i, "memo"] = d["memo"]
-            df.at[i, "stale"] = d["text_sha256"] != df.at[i, "text_sha256"]
+    latest = store.latest_decisions()
+    if len(latest):
+        after = latest["after"]
+        in_force = ~after.map(lambda a: bool(a.get("machine"))).to_numpy(dtype=bool)
+        dec = pd.DataFrame({
+            "segment_id": latest["segment_id"].to_numpy(),
+            "_in_force": in_force,
+            "_themes": [_join(a.get("themes")) or NONE for a in after],
+            "_subcodes": [_join(a.get("subcodes")) for a in after],
+            "_polarity": [a.get("polarity") or "neutral" for a in after],
+            "_reviewer": latest["reviewer"].to_numpy(),
+            "_decided_at": latest["created_at"].to_numpy(),
+            "_memo": latest["memo"].to_numpy(),
+            "_sha": latest["text_sha256"].to_numpy(),
+        })
+        m = df[["segment_id"]].merge(dec, on="segment_id", how="left")
+        hit = m["_in_force"].eq(True).to_numpy()
+        decided = m["_reviewer"].notna().to_numpy()
+        df.loc[hit, "themes"] = m.loc[hit, "_themes"].to_numpy()
+        df.loc[hit, "subcodes"] = m.loc[hit, "_subcodes"].to_numpy()
+        df.loc[hit, "polarity"] = m.loc[hit, "_polarity"].to_numpy()
+        df.loc[hit, "source"] = "reviewer"
+        df["reviewer"] = df["reviewer"].astype(object)
+        df["decided_at"] = df["decided_at"].astype(object)
+        df.loc[decided, "reviewer"] = m.loc[decided, "_reviewer"].to_numpy()
+        df.loc[decided, "decided_at"] = m.loc[decided, "_decided_at"].to_numpy()
+        df.loc[decided, "memo"] = m.loc[decided, "_memo"].to_numpy()
+        df.loc[hit, "stale"] = (m.loc[hit, "_sha"].to_numpy() != df.loc[hit, "text_sha256"].to_numpy())
+    df["reviewed"] = df["source"].eq("reviewer")
     return df
 
 
@@ -72,3 +111,220 @@ def coding_of(row) -> dict:
     return {"themes": [t for t in split_labels(row["themes"]) if t != NONE],
             "subcodes": split_labels(row["subcodes"]),
             "polarity": row["polarity"] if isinstance(row["polarity"], str) else "neutral"}
+
+
+# -- the review queue -----------------------------------------------------------------------
+def _has_label(col: pd.Series, labels) -> pd.Series:
+    """Rows whose ';'-separated labels include any of ``labels``."""
+    labels = [labels] if isinstance(labels, str) else list(labels)
+    pattern = "(?:^|;)(?:" + "|".join(re.escape(x) for x in labels) + ")(?:;|$)"
+    return col.fillna("").astype(str).str.contains(pattern, regex=True)
+
+
+def review_queue(coding: pd.DataFrame, *, themes=None, subcodes=None, polarity=None,
+                 min_confidence: float | None = None, max_confidence: float | None = None,
+                 document_ids=None, reviewed: bool | None = False,
+                 order: str = "confidence") -> pd.DataFrame:
+    """The segments to review, filtered and ordered (a view of ``effective_coding``'s frame).
+
+    ``themes`` / ``subcodes``: keep segments whose effective coding has any of them (``none``
+    is a theme here). ``polarity``: one or several polarities. ``reviewed``: False (default)
+    only those without a decision in force, True only decided ones, None both.
+    ``order``: ``confidence`` (least confident first; never coded last), ``document`` (text
+    order), ``theme`` (by first theme, then confidence), or ``speaker``.
+    """
+    df = coding
+    mask = pd.Series(True, index=df.index)
+    if themes:
+        mask &= _has_label(df["themes"], themes)
+    if subcodes:
+        mask &= _has_label(df["subcodes"], subcodes)
+    if polarity:
+        pol = [polarity] if isinstance(polarity, str) else list(polarity)
+        mask &= df["polarity"].isin(pol)
+    conf = pd.to_numeric(df["confidence"], errors="coerce")
+    if min_confidence is not None:
+        mask &= conf >= min_confidence
+    if max_confidence is not None:
+        mask &= conf <= max_confidence
+    if document_ids:
+        mask &= df["document_id"].isin(list(document_ids))
+    if reviewed is not None:
+        mask &= df["reviewed"] == bool(reviewed)
+    out = df[mask].assign(_conf=conf[mask])
+    if order == "confidence":
+        out = out.sort_values(["_conf", "document", "idx"], na_position="last", kind="stable")
+    elif order == "document":
+        out = out.sort_values(["document", "idx"], kind="stable")
+    elif order == "theme":
+        out = out.assign(_t=out["themes"].fillna("").str.split(";").str[0])
+        out = out.sort_values(["_t", "_conf", "document", "idx"], kind="stable").drop(columns="_t")
+    elif order == "speaker":
+        out = out.sort_values(["speaker", "_conf"], kind="stable")
+    else:
+        raise ReviewError(f"unknown queue order '{order}' (confidence, document, theme, speaker)")
+    return out.drop(columns="_conf").reset_index(drop=True)
+
+
+# -- decisions ---------------------------------------------------------------------------
+def _segment_row(store, segment_id: int) -> pd.Series:
+    df = effective_coding_of(store, segment_id)
+    if df is None:
+        raise ReviewError(f"no segment with id {segment_id}")
+    return df
+
+
+def effective_coding_of(store, segment_id: int) -> pd.Series | None:
+    """The effective coding of one segment (the fields of an ``effective_coding`` row that a
+    decision needs), or None when there is no such segment. Reads one segment only."""
+    seg = store.segment_record(int(segment_id))
+    if seg is None:
+        return None
+    code = store.latest_machine_code(int(segment_id))
+    r = pd.Series(seg)
+    r["themes"] = code["themes"] if code else None
+    r["subcodes"] = code["subcodes"] if code else ""
+    r["polarity"] = code["polarity"] if code else "neutral"
+    r["confidence"] = code["confidence"] if code else float("nan")
+    r["source"] = "machine" if code else "none"
+    r["reviewed"] = False
+    decs = store.segment_decisions(int(segment_id))
+    if len(decs):
+        a = decs.iloc[-1]["after"]
+        if not a.get("machine"):
+            r["themes"] = _join(a.get("themes")) or NONE
+            r["subcodes"] = _join(a.get("subcodes"))
+            r["polarity"] = a.get("polarity") or "neutral"
+            r["source"] = "reviewer"
+            r["reviewed"] = True
+    return r
+
+
+def _in_force(decs: pd.DataFrame) -> list[int]:
+    """Ids of a segment's decisions still in force (undo takes back the latest one)."""
+    stack: list[int] = []
+    for d in decs.itertuples(index=False):     # one segment's decisions: a handful
+        if d.action == "undo":
+            undone = d.after.get("undoes")
+            if undone in stack:
+                stack.remove(undone)
+        else:
+            stack.append(int(d.id))
+    return stack
+
+
+def _validate(coding: dict, codebook) -> dict:
+    themes = [t for t in split_labels(coding.get("themes")) if t != NONE]
+    subcodes = split_labels(coding.get("subcodes"))
+    polarity = coding.get("polarity") or "neutral"
+    if polarity not in POLARITIES:
+        raise ReviewError(f"unknown polarity '{polarity}' (expected {', '.join(POLARITIES)})")
+    if codebook is not None:
+        for t in themes:
+            if t not in codebook.theme_ids:
+                raise ReviewError(f"unknown theme '{t}' (known: {', '.join(codebook.theme_ids)})")
+        for s in subcodes:
+            if s not in codebook.subcode_ids:
+                raise ReviewError(f"unknown sub-code '{s}'")
+            if codebook.theme_of(s) not in themes:        # a sub-code brings its theme along
+                themes.append(codebook.theme_of(s))
+        themes = [t for t in codebook.theme_ids if t in themes]
+    else:
+        for s in subcodes:
+            t = s.split(".")[0]
+            if "." in s and t not in themes:
+                themes.append(t)
+    if not themes:
+        subcodes, polarity = [], "neutral"
+    return {"themes": themes, "subcodes": subcodes, "polarity": polarity}
+
+
+def apply_decision(store, segment_id: int, reviewer: str, action: str, *, themes=None,
+                   subcodes=None, polarity=None, memo: str = "", codebook=None) -> int:
+    """Record one decision on a segment and return its id (the log is append-only).
+
+    ``accept`` records the coding shown; ``reject`` codes the segment ``none``; ``recode``
+    sets ``themes`` / ``subcodes`` / ``polarity`` (checked against ``codebook`` when given;
+    a sub-code brings its theme along); ``undo`` takes back the latest decision in force.
+    """
+    reviewer = (reviewer or "").strip()
+    if not reviewer:
+        raise ReviewError("a decision needs the reviewer's name")
+    if action not in ACTIONS:
+        raise ReviewError(f"unknown action '{action}' (expected {', '.join(ACTIONS)})")
+    row = _segment_row(store, segment_id)
+    before = coding_of(row)
+    if action == "accept":
+        after = before
+    elif action == "reject":
+        after = {"themes": [], "subcodes": [], "polarity": "neutral"}
+    elif action == "recode":
+        after = _validate({"themes": themes if themes is not None else before["themes"],
+                           "subcodes": subcodes if subcodes is not None else
+                           (before["subcodes"] if themes is None else []),
+                           "polarity": polarity or before["polarity"]}, codebook)
+    else:  # undo
+        decs = store.segment_decisions(segment_id)
+        stack = _in_force(decs)
+        if not stack:
+            raise ReviewError(f"nothing to undo on segment {segment_id}")
+        undone = decs[decs["id"] == stack[-1]].iloc[0]
+        after = dict(undone["before"])
+        after["undoes"] = int(undone["id"])
+        if len(stack) == 1:
+            after["machine"] = True
+    return store.add_decision(int(segment_id), reviewer, action, before, after, memo=memo or "",
+                              text_sha256=None)
+
+
+def decision_log(store, segment_id: int | None = None) -> pd.DataFrame:
+    """The audit log: every decision (or one segment's), oldest first."""
+    return store.segment_decisions(segment_id) if segment_id is not None else store.decisions()
+
+
+def add_memo(store, author: str, text: str, *, segment_id=None, document_id=None) -> int:
+    if not (author or "").strip():
+        raise ReviewError("a memo needs its author's name")
+    if not (text or "").strip():
+        raise ReviewError("the memo is empty")
+    return store.add_memo(author.strip(), text.strip(),
+                          segment_id=None if segment_id is None else int(segment_id),
+                          document_id=None if document_id is None else int(document_id))
+
+
+def memos(store, *, segment_id=None, document_id=None) -> pd.DataFrame:
+    return store.memos(segment_id=segment_id, document_id=document_id)
+
+
+# -- overview -------------------------------------------------------------------------------
+def theme_overview(coding: pd.DataFrame, documents: pd.DataFrame | None = None,
+                   theme_ids=None) -> pd.DataFrame:
+    """Per theme: segments, documents, stakeholders coded, barrier / opportunity / neutral
+    segments and the share reviewed. A stakeholder is the document's ``stakeholder_id``
+    metadata when present, else the speaker."""
+    df = coding[["segment_id", "document_id", "speaker", "themes", "polarity", "reviewed"]].copy()
+    who = df["speaker"].astype(str)
+    if documents is not None and len(documents):
+        sid = documents.set_index("id")["metadata"].map(
+            lambda m: (m or {}).get("stakeholder_id") if isinstance(m, dict) else None)
+        mapped = df["document_id"].map(sid)
+        who = mapped.where(mapped.notna(), df["document_id"].astype(str) + ":" + who)
+    df["stakeholder"] = who
+    df["theme"] = df["themes"].fillna("").astype(str).str.split(";")
+    ex = df.explode("theme")
+    ex = ex[ex["theme"].ne("")]
+    g = ex.groupby("theme")
+    out = pd.DataFrame({
+        "segments": g["segment_id"].nunique(),
+        "documents": g["document_id"].nunique(),
+        "stakeholders": g["stakeholder"].nunique(),
+        "barrier": g["polarity"].apply(lambda s: int((s == "barrier").sum())),
+        "opportunity": g["polarity"].apply(lambda s: int((s == "opportunity").sum())),
+        "neutral": g["polarity"].apply(lambda s: int((s == "neutral").sum())),
+        "reviewed": g["reviewed"].mean().round(3),
+    })
+    order = list(theme_ids or []) + [NONE]
+    order += [t for t in out.index if t not in order]
+    out = out.reindex([t for t in order if t in out.index]).fillna(0)
+    out.index.name = "theme"
+    return out.reset_index()

@@ -82,8 +82,10 @@ def segment(transcript: Transcript, nlp=None, params: SegmentParams | None = Non
         if not utterance.strip():
             continue
         if turn.role != "stakeholder":
-            out.append(Segment(transcript.name, turn.start, turn.end, utterance, turn.speaker,
-                               turn.role, i))
+            start = turn.start + len(utterance) - len(utterance.lstrip())
+            end = turn.end - (len(utterance) - len(utterance.rstrip()))
+            utterance = text[start:end]
+            out.append(Segment(transcript.name, start, end, utterance, turn.speaker, turn.role, i))
             if turn.role == "interviewer":
                 last_question = utterance
             continue

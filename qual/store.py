@@ -26,7 +26,7 @@ import pandas as pd
 
 from .errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -141,7 +141,31 @@ CREATE TABLE memos (
 """
 
 # version -> SQL that brings a store from version-1 to version. Append, never edit.
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+_SCHEMA_V2 = """
+CREATE TABLE topics (
+    run_id     INTEGER NOT NULL REFERENCES runs (id),
+    topic      INTEGER NOT NULL,              -- -1: segments no topic took
+    size       INTEGER NOT NULL,
+    keywords   TEXT NOT NULL,                 -- ', '-separated, best first
+    theme      TEXT NOT NULL,                 -- nearest theme id ('' for -1)
+    subcode    TEXT NOT NULL,                 -- nearest sub-code id
+    similarity REAL,                          -- cosine, topic centroid vs sub-code examples
+    emergent   INTEGER NOT NULL,              -- 1: nothing in the codebook is close
+    examples   TEXT NOT NULL,                 -- JSON: representative segment texts
+    label      TEXT NOT NULL,
+    PRIMARY KEY (run_id, topic)
+);
+
+CREATE TABLE segment_topics (
+    run_id     INTEGER NOT NULL REFERENCES runs (id),
+    segment_id INTEGER NOT NULL REFERENCES segments (id),
+    topic      INTEGER NOT NULL,
+    PRIMARY KEY (run_id, segment_id)
+);
+CREATE INDEX segment_topics_segment ON segment_topics (segment_id)
+"""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 
 def now() -> str:
@@ -453,3 +477,100 @@ class Store:
         df["before"] = df["before"].map(json.loads)
         df["after"] = df["after"].map(json.loads)
         return df
+
+    # -- review app ---------------------------------------------------------------------------
+    def latest_decisions(self) -> pd.DataFrame:
+        """The latest decision on each segment (one row per decided segment), ``after`` parsed."""
+        df = self._df(
+            "SELECT d.* FROM decisions d JOIN (SELECT segment_id, MAX(id) AS id FROM decisions"
+            " GROUP BY segment_id) l ON l.id = d.id ORDER BY d.segment_id")
+        df["after"] = [json.loads(a) for a in df["after"]]
+        df["before"] = [json.loads(b) for b in df["before"]]
+        return df
+
+    def segment_decisions(self, segment_id: int) -> pd.DataFrame:
+        """Every decision on one segment, oldest first, ``before``/``after`` parsed."""
+        df = self._df("SELECT * FROM decisions WHERE segment_id=? ORDER BY id", (int(segment_id),))
+        df["before"] = [json.loads(b) for b in df["before"]]
+        df["after"] = [json.loads(a) for a in df["after"]]
+        return df
+
+    def decision_count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+
+    def add_memo(self, author: str, text: str, *, segment_id: int | None = None,
+                 document_id: int | None = None) -> int:
+        with self.transaction() as c:
+            cur = c.execute("INSERT INTO memos (segment_id, document_id, author, created_at, text)"
+                            " VALUES (?, ?, ?, ?, ?)", (segment_id, document_id, author, now(), text))
+            return cur.lastrowid
+
+    def memos(self, *, segment_id: int | None = None, document_id: int | None = None) -> pd.DataFrame:
+        clauses, params = [], []
+        if segment_id is not None:
+            clauses.append("segment_id = ?")
+            params.append(int(segment_id))
+        if document_id is not None:
+            clauses.append("document_id = ?")
+            params.append(int(document_id))
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return self._df(f"SELECT * FROM memos {where} ORDER BY id", params)
+
+    def segment_record(self, segment_id: int) -> dict | None:
+        """One segment as a dict (``segment_id``, document, offsets, text, speaker...), or None."""
+        row = self.conn.execute(
+            'SELECT s.id AS segment_id, s.document_id, d.name AS document, s.idx, s.start, s."end",'
+            " s.text, s.text_sha256, s.speaker, s.role, s.turn_index, s.context"
+            " FROM segments s JOIN documents d ON d.id = s.document_id WHERE s.id = ?",
+            (int(segment_id),)).fetchone()
+        return dict(row) if row else None
+
+    def latest_machine_code(self, segment_id: int) -> dict | None:
+        """The segment's code from its latest complete ``code`` run, or None."""
+        row = self.conn.execute(
+            "SELECT c.* FROM codes c JOIN runs r ON r.id = c.run_id AND r.status = 'complete'"
+            " AND r.kind = 'code' WHERE c.segment_id = ? ORDER BY c.run_id DESC LIMIT 1",
+            (int(segment_id),)).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        d["scores"] = json.loads(d["scores"])
+        return d
+
+    # -- topics -------------------------------------------------------------------------------
+    def add_topics(self, run_id: int, topics: pd.DataFrame, segment_topics: pd.DataFrame) -> None:
+        """Store a topics run's topics (columns topic, size, keywords, theme, subcode,
+        similarity, emergent, examples (list), label) and each segment's topic (segment_id,
+        topic) in one transaction."""
+        def _sim(v):
+            return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
+
+        with self.transaction() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO topics (run_id, topic, size, keywords, theme, subcode,"
+                " similarity, emergent, examples, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, int(r.topic), int(r.size), r.keywords, r.theme or "", r.subcode or "",
+                  _sim(r.similarity), int(bool(r.emergent)), json.dumps(list(r.examples)),
+                  getattr(r, "label", "") or "") for r in topics.itertuples(index=False)])
+            c.executemany(
+                "INSERT OR REPLACE INTO segment_topics (run_id, segment_id, topic) VALUES (?, ?, ?)",
+                [(run_id, int(r.segment_id), int(r.topic))
+                 for r in segment_topics.itertuples(index=False)])
+
+    def topics(self, run_id: int | None = None) -> pd.DataFrame:
+        """The topics of ``run_id``, or else of the latest complete topics run (empty if none)."""
+        if run_id is None:
+            latest = self.latest_run("topics")
+            run_id = latest["id"] if latest else -1
+        df = self._df("SELECT * FROM topics WHERE run_id=? ORDER BY topic", (run_id,))
+        df["examples"] = df["examples"].map(json.loads)
+        df["emergent"] = df["emergent"].astype(bool)
+        return df
+
+    def segment_topics(self, run_id: int | None = None) -> pd.DataFrame:
+        """segment_id -> topic of ``run_id``, or else of the latest complete topics run."""
+        if run_id is None:
+            latest = self.latest_run("topics")
+            run_id = latest["id"] if latest else -1
+        return self._df("SELECT segment_id, topic FROM segment_topics WHERE run_id=?"
+                        " ORDER BY segment_id", (run_id,))

@@ -1,36 +1,100 @@
-"""``python -m qual export``: the coded segments as a file."""
+"""``python -m qual export``: the coded project as a file (CSV, XLSX, REFI-QDA .qdpx / .qdc)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 ORDER = 60
+FORMATS = ("csv", "xlsx", "qdpx", "qdc")
 
 
 def run(args) -> int:
     from ..codebook import load_codebook
-    from ..export import coded_segments_table, write_csv
+
+    fmt = args.format or _guess_format(args.output)
+    codebook = load_codebook(args.codebook)
+    if fmt == "qdc":
+        from ..qdpx import write_qdc
+
+        out = write_qdc(codebook, args.output)
+        print(f"wrote the codebook '{codebook.name}' (version {codebook.version}, "
+              f"{len(codebook.themes)} themes, {len(codebook.subcode_ids)} sub-codes) to "
+              f"{Path(out).resolve()}")
+        return 0
+
+    from ..export import ExportError, about_rows, coded_segments_table, write_csv, write_xlsx
     from ..review import effective_coding
     from ..store import Store
 
-    codebook = load_codebook(args.codebook)
+    if not Path(args.db).exists():
+        raise ExportError("no store here; run `python -m qual code` first or pass --db",
+                          path=args.db)
     with Store(args.db) as store:
+        run_info = store.latest_run("code")
+        if fmt == "qdpx":
+            from ..qdpx import project_input, provenance, write_qdpx
+
+            inp = project_input(store, codebook, name=args.name or Path(args.output).stem)
+            out = write_qdpx(inp, args.output)
+            n = int(inp.coding["themes"].map(
+                lambda v: isinstance(v, str) and v not in ("", "none")).sum())
+            print(f"wrote a REFI-QDA project: {len(inp.documents)} sources, {n} coded "
+                  f"segments, to {Path(out).resolve()}")
+            print(provenance(inp.run, codebook, inp.documents))
+            return 0
         coding = effective_coding(store)
+        documents = store.documents()
         runs = {int(r): store.run(int(r)) for r in coding["run_id"].dropna().unique()}
-        table = coded_segments_table(coding, store.documents(), codebook.theme_ids, runs)
-    out = write_csv(table, args.output)
+        table = coded_segments_table(coding, documents, codebook.theme_ids, runs)
+        about = about_rows(run_info, codebook, documents, table)
+        if fmt == "xlsx":
+            from ..summarise import summary_from_store
+
+            summary = summary_from_store(store, codebook)
+            quotes = _quotes_frame(summary)
+            out = write_xlsx(table, args.output, theme_ids=codebook.theme_ids, quotes=quotes,
+                             about=about)
+        else:
+            out = write_csv(table, args.output)
     print(f"wrote {len(table)} coded segments to {Path(out).resolve()}")
+    print("; ".join(f"{k}: {v}" for k, v in about if k in ("run", "codebook version (run)",
+                                                           "redaction")))
     return 0
+
+
+def _quotes_frame(summary):
+    import pandas as pd
+
+    rows = [{"theme": q.theme, "document": q.document, "speaker": q.speaker, "start": q.start,
+             "end": q.end, "polarity": q.polarity, "subcodes": ";".join(q.subcodes),
+             "score": round(q.score, 4), "source": q.source, "text": q.text}
+            for t in summary.themes for q in t.quotes]
+    return pd.DataFrame(rows, columns=["theme", "document", "speaker", "start", "end",
+                                       "polarity", "subcodes", "score", "source", "text"])
+
+
+def _guess_format(output: str) -> str:
+    suffix = Path(output).suffix.lower().lstrip(".")
+    return suffix if suffix in FORMATS else "csv"
 
 
 def register(sub) -> None:
     from ..cli import add_db_option
 
-    p = sub.add_parser("export", help="write the coded segments to a file",
-                       description="One row per coded stakeholder segment with its effective "
-                                   "coding (machine codes with reviewer decisions on top).")
+    p = sub.add_parser("export", help="write the coded segments (csv, xlsx) or a REFI-QDA "
+                                      "project (.qdpx) or codebook (.qdc)",
+                       description="Export the effective coding (machine codes with reviewer "
+                                   "decisions on top). csv/xlsx: one row per coded stakeholder "
+                                   "segment with case attributes (xlsx adds a sheet per theme, "
+                                   "quotes and an 'about' sheet). qdpx: a REFI-QDA project for "
+                                   "NVivo, ATLAS.ti, MAXQDA, QualCoder. qdc: the codebook alone. "
+                                   "Every file is written atomically and states the run, the "
+                                   "codebook version and whether the text was redacted.")
     add_db_option(p)
-    p.add_argument("--format", choices=["csv"], default="csv")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="default: from the output file's extension, else csv")
     p.add_argument("--output", required=True, help="file to write (written atomically)")
-    p.add_argument("--codebook", default=None, help="codebook (for the theme columns)")
+    p.add_argument("--codebook", default=None, help="codebook YAML file or folder "
+                   "(default: the shipped codebook/)")
+    p.add_argument("--name", default=None, help="project name in a .qdpx (default: file name)")
     p.set_defaults(func=run)

@@ -1,0 +1,137 @@
+"""Recall and precision of qual.redact on the planted-PII transcript.
+
+    python bench/redact_recall.py [--no-ner]
+
+Reads tests/data/redact/planted.txt (markup ``[[KIND:value]]`` for planted items and
+``[[NOT:value]]`` for look-alikes), strips the markup, reads the plain transcript with the
+project's reader (so speaker labels become turns, as in real use), redacts it, and prints recall
+per kind and precision, without NER and -- when a trained spaCy pipeline is installed -- with it.
+A planted item counts as found when a replacement of the same kind covers it entirely.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLANTED = ROOT / "tests" / "data" / "redact" / "planted.txt"
+# Names a user would list in redact.txt for this interview (people the NER may miss).
+EXTRA_NAMES = ("Gareth Llewellyn", "Siobhan Kelly")
+METADATA = {"interviewers": ["Alex Morgan"], "stakeholders": ["Priya Shah"],
+            "organisation": "Department for Regional Services"}
+
+_MARK = re.compile(r"\[\[([A-Z]+):(.*?)\]\]")
+
+
+def load_planted(path=PLANTED):
+    """``(plain_text, gold)``; gold is a list of ``(kind, start, end, value)`` in plain text."""
+    raw = Path(path).read_text(encoding="utf-8")
+    out, gold, pos, last = [], [], 0, 0
+    for m in _MARK.finditer(raw):
+        out.append(raw[last:m.start()])
+        pos += m.start() - last
+        value = m.group(2)
+        gold.append((m.group(1), pos, pos + len(value), value))
+        out.append(value)
+        pos += len(value)
+        last = m.end()
+    out.append(raw[last:])
+    return "".join(out), gold
+
+
+def read_planted(tmpdir, path=PLANTED):
+    """The planted transcript read by qual's reader, and the gold spans mapped onto its text."""
+    from qual.readers import read_transcript
+
+    text, gold = load_planted(path)
+    f = Path(tmpdir) / "planted.txt"
+    f.write_text(text, encoding="utf-8")
+    t = read_transcript(f, metadata=METADATA)
+    # The reader may normalise whitespace; map gold spans by searching each value in order.
+    mapped, cursor = [], 0
+    for kind, _s, _e, value in gold:
+        i = t.text.find(value, cursor)
+        if i < 0:
+            raise AssertionError(f"planted value {value!r} not found in the read text")
+        mapped.append((kind, i, i + len(value), value))
+        cursor = i + len(value)
+    return t, mapped
+
+
+def score(replacements, gold):
+    """Per-kind recall, overall precision and the missed / false-positive items."""
+    per = {}
+    missed = []
+    for kind, s, e, value in gold:
+        if kind == "NOT":
+            continue
+        hit = any(r.kind == kind and r.start <= s and e <= r.end for r in replacements)
+        k = per.setdefault(kind, [0, 0])
+        k[1] += 1
+        k[0] += hit
+        if not hit:
+            missed.append((kind, value))
+    planted = [(s, e) for kind, s, e, _ in gold if kind != "NOT"]
+    false_pos = [r for r in replacements
+                 if not any(r.start < e and s < r.end for s, e in planted)]
+    precision = 1 - len(false_pos) / max(1, len(replacements))
+    looks = [(v, any(r.start < e and s < r.end for r in replacements))
+             for kind, s, e, v in gold if kind == "NOT"]
+    return {"recall": {k: v[0] / v[1] for k, v in per.items()},
+            "counts": per, "precision": precision, "missed": missed,
+            "false_positives": false_pos, "lookalikes_hit": [v for v, hit in looks if hit]}
+
+
+def run(nlp, tmpdir):
+    from qual.redact import redact
+
+    t, gold = read_planted(tmpdir)
+    labels = {(tn.start - len(tn.speaker) - 2) for tn in t.turns}
+    mention_gold = [g for g in gold if not (g[0] == "PERSON" and g[1] in labels)]
+    t0 = time.perf_counter()
+    _new, reps = redact(t, extra_names=EXTRA_NAMES, nlp=nlp)
+    dt = time.perf_counter() - t0
+    res = score(reps, gold)
+    res["person_mentions"] = score(reps, mention_gold)["recall"].get("PERSON")
+    res["seconds"] = dt
+    return res
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    from qual.redact import load_ner
+
+    configs = [("rules only (no NER)", False)]
+    if "--no-ner" not in argv:
+        nlp = load_ner()
+        if nlp is not None:
+            configs.append((f"rules + spaCy NER ({nlp.meta.get('name')} "
+                            f"{nlp.meta.get('version')})", nlp))
+        else:
+            print("(no trained spaCy pipeline installed: NER run skipped)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, nlp in configs:
+            res = run(nlp, tmp)
+            print(f"\n== {label}  ({res['seconds']:.2f} s)")
+            for kind in ("PERSON", "EMAIL", "PHONE", "NINO", "NHS", "POSTCODE"):
+                found, total = res["counts"].get(kind, (0, 0))
+                print(f"  {kind:<9} recall {found:>3}/{total:<3} = {res['recall'].get(kind, 0):.3f}")
+            print(f"  PERSON mentions in speech (not speaker labels): recall "
+                  f"{res['person_mentions']:.3f}")
+            print(f"  precision {res['precision']:.3f}  "
+                  f"({len(res['false_positives'])} replacements not on a planted item)")
+            if res["missed"]:
+                print("  missed:", "; ".join(f"{k} {v!r}" for k, v in res["missed"]))
+            if res["false_positives"]:
+                print("  false positives:", "; ".join(f"{r.kind} {r.original!r}"
+                                                     for r in res["false_positives"]))
+            if res["lookalikes_hit"]:
+                print("  look-alikes redacted:", res["lookalikes_hit"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""``python -m qual review`` (starts the review app) and ``python -m qual decisions
+import|export`` (review in a spreadsheet: columns ``segment_id, themes, polarity, memo``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ORDER = 40
+
+APP = Path(__file__).resolve().parent.parent.parent / "app.py"
+CSV_COLUMNS = ["segment_id", "themes", "polarity", "memo"]
+
+
+# -- review --------------------------------------------------------------------------------
+def streamlit_command(db, port: int, address: str = "127.0.0.1") -> list[str]:
+    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+            "--server.address", address, "--server.port", str(port),
+            "--browser.gatherUsageStats", "false"]
+
+
+def run_review(args) -> int:
+    from ..errors import QualError
+    from ..store import Store
+
+    db = Path(args.db).resolve()
+    if not db.exists():
+        raise QualError("no store here; run `python -m qual code transcripts/` first", path=db)
+    Store(db).close()                      # refuse a file that is not a store before starting
+    env = {**os.environ, "QUAL_DB": str(db)}
+    cmd = streamlit_command(db, args.port, args.address)
+    print(f"review app for {db}", flush=True)
+    print(f"open http://{args.address}:{args.port} in your browser (Ctrl+C stops the app)",
+          flush=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(timeout=10)
+        print("review app stopped; every decision is in the store", flush=True)
+        return 0
+
+
+# -- decisions export / import ----------------------------------------------------------------
+def export_decisions(store, path, codebook=None) -> int:
+    """Write the effective coding for spreadsheet review: ``segment_id, themes, polarity,
+    memo`` (themes: theme and sub-code ids, ';'-separated, or 'none') plus read-only context
+    columns ``document, speaker, text, confidence, reviewed``. Returns the row count."""
+    import pandas as pd
+
+    from ..export import atomic_path
+    from ..review import effective_coding
+
+    c = effective_coding(store)
+    labels = [";".join(x for x in (t, s) if isinstance(x, str) and x) for t, s in
+              zip(c["themes"].fillna("none"), c["subcodes"].fillna(""))]
+    table = pd.DataFrame({"segment_id": c["segment_id"], "themes": labels,
+                          "polarity": c["polarity"].fillna("neutral"), "memo": c["memo"].fillna(""),
+                          "document": c["document"], "speaker": c["speaker"], "text": c["text"],
+                          "confidence": c["confidence"].round(3), "reviewed": c["reviewed"]})
+    with atomic_path(path, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False, encoding="utf-8")
+    return len(table)
+
+
+def import_decisions(store, path, reviewer: str, codebook, *, accept_unchanged: bool = False):
+    """Read a decisions CSV and record a decision per good row. Returns ``(recorded, skipped,
+    errors)`` where errors are ``(line, column, message)``; bad rows are reported, good rows
+    kept. Unchanged rows without a memo are skipped unless ``accept_unchanged``."""
+    import csv
+
+    from ..review import NONE, ReviewError, apply_decision, coding_of, effective_coding, split_labels
+
+    from ..errors import QualError
+
+    if not Path(path).is_file():
+        raise QualError("no such file", path=path)
+    coding = effective_coding(store).set_index("segment_id")
+    recorded, skipped, errors = 0, 0, []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            errors.append((1, missing[0], f"missing column(s): {', '.join(missing)} "
+                                          f"(expected {', '.join(CSV_COLUMNS)})"))
+            return 0, 0, errors
+        last = 1
+        for row in reader:
+            line, last = last + 1, reader.line_num      # the row's first line in the file
+            raw_id = (row.get("segment_id") or "").strip()
+            try:
+                sid = int(raw_id)
+            except ValueError:
+                errors.append((line, "segment_id", f"not a segment id: {raw_id!r}"))
+                continue
+            if sid not in coding.index:
+                errors.append((line, "segment_id", f"no stakeholder segment with id {sid}"))
+                continue
+            labels = [x for x in split_labels((row.get("themes") or "").replace(",", ";"))
+                      if x != NONE]
+            bad = [x for x in labels if x not in codebook.theme_ids and x not in codebook.subcode_ids]
+            if bad:
+                errors.append((line, "themes", f"unknown theme or sub-code {bad[0]!r} (themes: "
+                                               f"{', '.join(codebook.theme_ids)})"))
+                continue
+            polarity = (row.get("polarity") or "").strip().lower() or "neutral"
+            if polarity not in ("barrier", "opportunity", "neutral"):
+                errors.append((line, "polarity", f"unknown polarity {polarity!r} "
+                                                 "(barrier, opportunity or neutral)"))
+                continue
+            memo = (row.get("memo") or "").strip()
+            themes = [x for x in labels if x in codebook.theme_ids]
+            subcodes = [x for x in labels if x in codebook.subcode_ids]
+            current = coding_of(coding.loc[sid])
+            unchanged = (sorted(themes) == sorted(current["themes"])
+                         and sorted(subcodes) == sorted(current["subcodes"])
+                         and (polarity == current["polarity"] or not themes))
+            if unchanged and not memo and not accept_unchanged:
+                skipped += 1
+                continue
+            try:
+                if unchanged:
+                    apply_decision(store, sid, reviewer, "accept", memo=memo)
+                elif not themes and not subcodes:
+                    apply_decision(store, sid, reviewer, "reject", memo=memo)
+                else:
+                    apply_decision(store, sid, reviewer, "recode", themes=themes,
+                                   subcodes=subcodes, polarity=polarity, memo=memo,
+                                   codebook=codebook)
+                recorded += 1
+            except ReviewError as e:
+                errors.append((line, "themes", str(e)))
+    return recorded, skipped, errors
+
+
+def run_decisions(args) -> int:
+    from ..codebook import load_codebook
+    from ..store import Store
+
+    if args.action == "export":
+        with Store(args.db) as store:
+            n = export_decisions(store, args.output)
+        print(f"wrote {n} segments to {Path(args.output).resolve()}; edit themes, polarity and "
+              f"memo, then: python -m qual decisions import {args.output} --reviewer NAME")
+        return 0
+    if not (args.reviewer or "").strip():
+        print("qual: error: --reviewer NAME is required", file=sys.stderr)
+        return 2
+    codebook = load_codebook(args.codebook)
+    with Store(args.db) as store:
+        recorded, skipped, errors = import_decisions(store, args.file, args.reviewer.strip(),
+                                                     codebook, accept_unchanged=args.accept_unchanged)
+    for line, column, message in errors:
+        print(f"{args.file}: line {line}, column {column}: {message}", file=sys.stderr)
+    print(f"recorded {recorded} decisions by {args.reviewer.strip()}; {skipped} unchanged rows "
+          f"skipped; {len(errors)} bad rows not imported")
+    return 1 if errors else 0
+
+
+def register(sub) -> None:
+    from ..cli import add_db_option
+
+    p = sub.add_parser("review", help="start the review app in your browser",
+                       description="Start the Streamlit review app (app.py) on this machine and "
+                                   "print its address. Decisions are stored in the store as you "
+                                   "make them.")
+    add_db_option(p)
+    p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    p.add_argument("--address", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.set_defaults(func=run_review)
+
+    p = sub.add_parser("decisions", help="export or import reviewer decisions as CSV",
+                       description="Review in a spreadsheet: export the coding, edit the columns "
+                                   "themes (theme and sub-code ids, ';'-separated, or none), "
+                                   "polarity and memo, and import it back as your decisions.")
+    dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    e = dsub.add_parser("export", help="write segment_id, themes, polarity, memo (+ context)")
+    add_db_option(e)
+    e.add_argument("--output", required=True, help="CSV file to write")
+    e.set_defaults(func=run_decisions)
+    i = dsub.add_parser("import", help="record the rows of a CSV as your decisions")
+    add_db_option(i)
+    i.add_argument("file", help="CSV with columns segment_id, themes, polarity, memo")
+    i.add_argument("--reviewer", required=True, help="your name (recorded on every decision)")
+    i.add_argument("--codebook", default=None, help="codebook (default: the shipped one)")
+    i.add_argument("--accept-unchanged", action="store_true",
+                   help="record unchanged rows as accepted (default: skip them)")
+    i.set_defaults(func=run_decisions)

@@ -1,0 +1,59 @@
+"""``python -m qual summarise``: theme summaries (Markdown, HTML, CSV) from the effective coding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ORDER = 55
+
+
+def run(args) -> int:
+    from ..codebook import load_codebook
+    from ..export import ExportError
+    from ..store import Store
+    from ..summarise import summary_from_store, write_summary
+
+    if not Path(args.db).exists():
+        raise ExportError("no store here; run `python -m qual code` first or pass --db",
+                          path=args.db)
+    out = Path(args.output)
+    if not out.is_dir():
+        raise ExportError("the output folder does not exist (create it first)", path=out)
+    codebook = load_codebook(args.codebook)
+    with Store(args.db) as store:
+        summary = summary_from_store(store, codebook, reviewed_only=args.reviewed_only,
+                                     quotes_per_theme=args.quotes,
+                                     max_per_stakeholder=args.max_per_stakeholder)
+    files = write_summary(summary, codebook, out)
+    run_info = summary.run or {}
+    print(f"summarised {summary.coded_segments} coded segments from "
+          f"{summary.total_documents} documents ({summary.total_stakeholders} stakeholders); "
+          f"run {run_info.get('id')}, codebook {summary.codebook_version}, {summary.redaction}")
+    for t in summary.themes:
+        print(f"  {t.name}: {t.segments} segments, {t.stakeholders}/{summary.total_stakeholders}"
+              f" stakeholders, {t.polarity['barrier']} barriers, "
+              f"{t.polarity['opportunity']} opportunities, {len(t.quotes)} quotes")
+    print("wrote " + ", ".join(str(p.resolve()) for p in files.values()))
+    return 0
+
+
+def register(sub) -> None:
+    from ..cli import add_db_option
+
+    p = sub.add_parser("summarise", help="write theme summaries (summary.md, summary.html, "
+                                         "themes.csv, matrices)",
+                       description="Per theme: prevalence (segments, documents, stakeholders, "
+                                   "by sector and stakeholder group), barriers and "
+                                   "opportunities with their sub-codes, representative verbatim "
+                                   "quotes, emergent topics, and how much a person reviewed. "
+                                   "Plus a code co-occurrence matrix and case x code matrices.")
+    add_db_option(p)
+    p.add_argument("--output", required=True, help="existing folder to write into")
+    p.add_argument("--codebook", default=None, help="codebook YAML file or folder "
+                   "(default: the shipped codebook/)")
+    p.add_argument("--reviewed-only", action="store_true",
+                   help="count only segments a reviewer has decided")
+    p.add_argument("--quotes", type=int, default=5, help="quotes per theme (default 5)")
+    p.add_argument("--max-per-stakeholder", type=int, default=2,
+                   help="most quotes per theme from one stakeholder (default 2)")
+    p.set_defaults(func=run)

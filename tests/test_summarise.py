@@ -1,0 +1,110 @@
+"""Theme summaries: verbatim quotes, prevalence, matrices, and an HTML page that renders."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from qual.cli import main
+from qual.summarise import parse_markdown_quotes, summary_from_store
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def summary_dir(coded_store, tmp_path):
+    out = tmp_path / "summary"
+    out.mkdir()
+    assert main(["summarise", "--db", str(coded_store.path), "--output", str(out)]) == 0
+    return out
+
+
+def test_every_quote_in_summary_md_is_verbatim_in_its_document(coded_store, summary_dir):
+    md = (summary_dir / "summary.md").read_text(encoding="utf-8")
+    quotes = parse_markdown_quotes(md)
+    assert len(quotes) >= 8
+    docs = {d["name"]: d["id"] for d in coded_store.documents().to_dict("records")}
+    for q in quotes:
+        text = coded_store.document(docs[q["document"]])["text"]
+        assert q["text"] in text
+        assert text[q["start"]:q["end"]] == q["text"]
+    run = coded_store.latest_run()
+    assert f"run {run['id']}" in md and run["codebook_version"] in md
+    assert "not redacted" in md
+
+
+def test_quotes_are_diverse_and_capped_per_stakeholder(coded_store, codebook):
+    s = summary_from_store(coded_store, codebook, quotes_per_theme=6, max_per_stakeholder=1)
+    for t in s.themes:
+        who = [(q.document, q.speaker) for q in t.quotes]
+        assert len(who) == len(set(who))
+        scores = [q.score for q in t.quotes]
+        assert scores == sorted(scores, reverse=True)
+        texts = [q.text for q in t.quotes]
+        assert len(set(texts)) == len(texts)
+
+
+def test_tables_and_matrices(coded_store, codebook, summary_dir):
+    themes = pd.read_csv(summary_dir / "themes.csv")
+    assert list(themes["theme"]) == codebook.theme_ids
+    assert {"segments", "documents", "stakeholders", "share_of_stakeholders", "barrier",
+            "opportunity", "reviewed", "machine_only", "run_id", "codebook_version",
+            "redaction"} <= set(themes.columns)
+    assert (themes["stakeholders"] <= themes["stakeholders_interviewed"]).all()
+    co = pd.read_csv(summary_dir / "cooccurrence.csv", index_col=0)
+    assert (co.values == co.values.T).all()
+    for t in codebook.theme_ids:
+        assert co.at[t, t] == int(themes.set_index("theme").at[t, "segments"])
+    counts = pd.read_csv(summary_dir / "case_code_counts.csv", index_col=0)
+    presence = pd.read_csv(summary_dir / "case_code_presence.csv", index_col=0)
+    assert len(counts) == len(coded_store.documents())
+    codes = codebook.theme_ids + codebook.subcode_ids
+    assert ((counts[codes] > 0).astype(int) == presence[codes]).all().all()
+    assert "sector" in counts.columns
+
+
+def test_reviewed_only_and_topics(coded_store, codebook):
+    from qual.review import coding_of, effective_coding
+    from qual.summarise import summarise
+
+    assert summary_from_store(coded_store, codebook, reviewed_only=True).coded_segments == 0
+    row = effective_coding(coded_store).iloc[0]
+    coded_store.add_decision(int(row["segment_id"]), "sam", "recode", coding_of(row),
+                             {"themes": ["people"], "subcodes": ["people.skills"],
+                              "polarity": "barrier"})
+    s = summary_from_store(coded_store, codebook, reviewed_only=True)
+    assert s.coded_segments == 1 and s.reviewed_share == 1.0
+    people = next(t for t in s.themes if t.id == "people")
+    assert people.segments == 1 and people.reviewed == 1
+    assert people.subcodes["barrier"] == {"people.skills": 1}
+    docs = [coded_store.document(int(i)) for i in coded_store.documents()["id"]]
+    topics = pd.DataFrame({"topic_id": [0, 1], "keywords": ["consent, opt-out", "cloud"],
+                           "theme": ["public", "technical"], "size": [7, 4]})
+    s = summarise(effective_coding(coded_store), docs, codebook, topics=topics)
+    assert [x["keywords"] for x in s.themes[0].topics] == ["consent, opt-out"]
+
+
+def test_html_is_self_contained_and_renders_in_headless_chromium(summary_dir):
+    page = summary_dir / "summary.html"
+    html = page.read_text(encoding="utf-8")
+    assert "<svg" in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "summary.png"
+    if shot.exists():
+        shot.unlink()
+    shutil.copy(page, ARTIFACTS / "summary.html")
+    result = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+         "--disable-background-networking", f"--screenshot={shot}", "--window-size=1200,2000",
+         page.as_uri()], capture_output=True, text=True, timeout=60)
+    assert shot.exists() and shot.stat().st_size > 10_000, result.stderr[-2000:]
