@@ -31,6 +31,7 @@ class IngestReport:
     documents: list = field(default_factory=list)      # (name, document_id, status)
     failures: list = field(default_factory=list)       # (path, message)
     skipped: list = field(default_factory=list)        # (path, reason)
+    replacements: dict = field(default_factory=dict)   # document name -> redaction replacements
 
     @property
     def document_ids(self) -> list[int]:
@@ -38,9 +39,14 @@ class IngestReport:
 
 
 def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_000_000,
-           show_progress: bool = False) -> IngestReport:
+           show_progress: bool = False, redact: bool = False, redact_names=(),
+           ner=None) -> IngestReport:
     """Read, segment and store every transcript under ``paths``. A file that fails is
-    reported and leaves nothing behind; the others go on."""
+    reported and leaves nothing behind; the others go on.
+
+    With ``redact``, personal data is pseudonymised before anything is stored (the names in
+    ``redact_names`` and in a ``redact.txt`` beside the transcripts are redacted too); the
+    replacements are returned in the report, never stored."""
     from .embed import progress
     from .hashing import sha256_text
     from .readers import find_transcripts, read_metadata, read_transcript
@@ -50,6 +56,7 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
     report = IngestReport()
     files, report.skipped = find_transcripts(paths)
     metadata_by_folder: dict[Path, dict] = {}
+    names_by_folder: dict[Path, list] = {}
     with progress(len(files), "reading", unit="file") if show_progress else _NullBar() as bar:
         for path in files:
             bar.update(1)
@@ -59,7 +66,18 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
                     metadata_by_folder[folder] = read_metadata(folder)
                 meta = metadata_by_folder[folder].get(path.name)
                 transcript = read_transcript(path, metadata=meta, max_bytes=max_bytes)
-                existing = store.find_document(transcript.name, transcript.sha256)
+                if redact:
+                    from .redact import read_name_list, redact as redact_transcript
+
+                    if folder not in names_by_folder:
+                        listed = folder / "redact.txt"
+                        names_by_folder[folder] = (read_name_list(listed) if listed.exists()
+                                                   else [])
+                    transcript, reps = redact_transcript(
+                        transcript, extra_names=[*redact_names, *names_by_folder[folder]],
+                        nlp=ner)
+                    report.replacements[transcript.name] = reps
+                existing = store.find_document(transcript.name, transcript.sha256, redacted=redact)
                 if existing is not None:
                     store.set_current(existing)
                     report.documents.append((transcript.name, existing, "unchanged"))
@@ -69,7 +87,7 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
                 segments = segment(transcript, nlp, segment_params)
                 doc_id = store.add_document(transcript, segments,
                                             text_sha256=sha256_text(transcript.text),
-                                            parameters=vars(segment_params))
+                                            redacted=redact, parameters=vars(segment_params))
                 report.documents.append((transcript.name, doc_id, "new"))
             except QualError as e:
                 report.failures.append((str(path), str(e)))
@@ -137,15 +155,36 @@ def _open_store(args):
     return Store(args.db)
 
 
-def cmd_ingest(args) -> int:
+def _ingest_from_args(args, store) -> IngestReport:
     from .segment import SegmentParams
 
+    if (args.redact_key or args.redact_list) and not args.redact:
+        raise QualError("--redact-key and --redact-list need --redact")
+    names = []
+    if args.redact_list:
+        from .redact import read_name_list
+
+        names = read_name_list(args.redact_list)
+    report = ingest(args.paths, store, show_progress=True,
+                    segment_params=SegmentParams(args.max_sentences, args.max_words),
+                    max_bytes=args.max_bytes, redact=args.redact, redact_names=names)
+    _report_ingest(report)
+    if args.redact:
+        n = sum(len(r) for r in report.replacements.values())
+        _print(f"redaction: {n} replacements in {len(report.replacements)} documents "
+               "(pseudonymised before storing)")
+        if args.redact_key:
+            from .redact import write_key
+
+            _print(f"redaction key written to {write_key(report.replacements, args.redact_key)}"
+                   " (it re-identifies people: keep it apart from the store)")
+    return report
+
+
+def cmd_ingest(args) -> int:
     t0 = time.perf_counter()
     with _open_store(args) as store:
-        report = ingest(args.paths, store, show_progress=True,
-                        segment_params=SegmentParams(args.max_sentences, args.max_words),
-                        max_bytes=args.max_bytes)
-        _report_ingest(report)
+        report = _ingest_from_args(args, store)
     _print(f"store: {Path(args.db).resolve()}  ({time.perf_counter() - t0:.1f} s)")
     return 1 if report.failures else 0
 
@@ -163,16 +202,12 @@ def _report_ingest(report: IngestReport):
 def cmd_code(args) -> int:
     from .codebook import load_codebook
     from .embed import Embedder
-    from .segment import SegmentParams
 
     t0 = time.perf_counter()
     codebook = load_codebook(args.codebook)
     embedder = Embedder(args.model)
     with _open_store(args) as store:
-        report = ingest(args.paths, store, show_progress=True,
-                        segment_params=SegmentParams(args.max_sentences, args.max_words),
-                        max_bytes=args.max_bytes)
-        _report_ingest(report)
+        report = _ingest_from_args(args, store)
         if not report.documents:
             _err("no transcript could be read; nothing to code")
             return 1
@@ -207,6 +242,15 @@ def _add_ingest_options(p):
                    help="longest segment, in words, when a turn is split (default 120)")
     p.add_argument("--max-bytes", type=int, default=50_000_000,
                    help="refuse transcript files larger than this (default 50 MB)")
+    p.add_argument("--redact", action="store_true",
+                   help="pseudonymise personal data (names, emails, phone, NI and NHS numbers, "
+                        "postcodes) before anything is stored or embedded")
+    p.add_argument("--redact-list", default=None,
+                   help="file of further names to redact, one per line (a redact.txt beside the "
+                        "transcripts is read too)")
+    p.add_argument("--redact-key", default=None,
+                   help="write the pseudonym -> original key to this file (kept out of the store "
+                        "and exports; guard it)")
 
 
 def build_parser() -> argparse.ArgumentParser:
