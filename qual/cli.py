@@ -95,7 +95,7 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
 
 
 def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
-         show_progress: bool = False, batch_size: int = 512) -> dict:
+         show_progress: bool = False, batch_size: int = 128) -> dict:
     """Code the stakeholder segments of ``document_ids`` in one run. Returns a summary dict."""
     from .coder import EmbeddingCoder
     from .embed import CachedEmbedder, progress
