@@ -10,12 +10,13 @@ pseudonyms; ``metadata["redacted"] = True``.
 What is detected:
 
 * e-mail addresses;
-* UK phone numbers: mobiles ``07…``, landlines ``01…``/``02…``, ``03…``/``08…``, ``+44`` forms
-  (with ``(0)``), with spaces, hyphens or a bracketed area code;
-* National Insurance numbers (``AB 12 34 56 C``, with or without spaces; HMRC's prefix rules);
+* UK phone numbers: mobiles ``07…``, landlines ``01…``/``02…``, ``03…``/``08…``, ``+44`` and
+  ``0044`` forms (with ``(0)``), with spaces, dots, hyphens or a bracketed area code;
+* National Insurance numbers (``AB 12 34 56 C``, with or without spaces, either case; HMRC's
+  prefix rules);
 * NHS numbers: 10 digits, written ``3 3 4`` or run together, *only* when the mod-11 check digit is
   valid (so most other 10-digit numbers are left alone);
-* UK postcodes in capitals (``SW1A 1AA``, ``M1 1AE``, ``CF10 3AT``);
+* UK postcodes in capitals or all lower case (``SW1A 1AA``, ``m1 1ae``, ``CF10 3AT``);
 * people's names: speaker names and their parts (a surname or first name alone, ``Mr Keith``),
   names given in metadata (``interviewers``, ``stakeholders``, ``name``, ``*_name``), titled names
   (``Dr Smith``, ``Professor Jane Doe``, ``Ms Carey``), names passed in ``extra_names`` (the lines
@@ -71,7 +72,7 @@ _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+'-]*@[A-Za-z0-9-]+(?:
 _SEP = r"[ \t\u00a0.-]?"
 _PHONE = re.compile(
     r"(?<![\w+])"
-    r"(?:\+44[ \t\u00a0]?(?:\(0\)[ \t\u00a0]?)?|\(0|0)"
+    r"(?:(?:\+|00)44[ \t\u00a0]?(?:\(0\)[ \t\u00a0]?)?|\(0|0)"
     r"\d(?:\d|" + _SEP + r"(?=\d)|\)[ \t\u00a0]?(?=\d)){8,14}"
     r"(?![\w])"
 )
@@ -79,7 +80,8 @@ _PHONE = re.compile(
 # National Insurance number: HMRC's letters; not BG, GB, KN, NK, NT, TN, ZZ.
 _NINO = re.compile(
     r"(?<![A-Za-z0-9])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
-    r"[ \t\u00a0]?\d{2}[ \t\u00a0]?\d{2}[ \t\u00a0]?\d{2}[ \t\u00a0]?[A-D](?![A-Za-z0-9])"
+    r"[ \t\u00a0]?\d{2}[ \t\u00a0]?\d{2}[ \t\u00a0]?\d{2}[ \t\u00a0]?[A-D](?![A-Za-z0-9])",
+    re.IGNORECASE,
 )
 
 _NHS = re.compile(r"(?<![\w+-])(\d{3})([ \t\u00a0-]?)(\d{3})\2(\d{4})(?![\w-])")
@@ -87,7 +89,8 @@ _NHS = re.compile(r"(?<![\w+-])(\d{3})([ \t\u00a0-]?)(\d{3})\2(\d{4})(?![\w-])")
 _POSTCODE = re.compile(
     r"(?<![A-Za-z0-9])(?:GIR[ \t\u00a0]?0AA|"
     r"[A-PR-UWYZ](?:[A-HK-Y]\d[A-Z\d]?|\d[A-Z\d]?)[ \t\u00a0]?\d[ABD-HJLNP-UW-Z]{2})"
-    r"(?![A-Za-z0-9])"
+    r"(?![A-Za-z0-9])",
+    re.IGNORECASE,
 )
 
 
@@ -107,9 +110,11 @@ def _phone_key(raw: str) -> str | None:
     digits = re.sub(r"\D", "", raw.replace("(0)", ""))
     if raw.lstrip().startswith("+44"):
         digits = "0" + digits[2:]
+    elif raw.lstrip().startswith("0044"):
+        digits = "0" + digits[4:]
     if not digits.startswith("0") or len(digits) not in (10, 11):
         return None
-    if digits[1] not in "1237 8".replace(" ", ""):
+    if digits[1] not in "12378":
         return None
     if digits[1] == "7" and len(digits) != 11:
         return None
@@ -292,7 +297,10 @@ def _ner_names(text: str, turns, nlp) -> list[str]:
         pos = max(pos, t.end)
     paras.extend(p for p in re.split(r"\n\s*\n", text[pos:]) if p.strip())
     out = []
-    for doc in nlp.pipe(paras, batch_size=64):
+    keep = ("tok2vec", "transformer", "ner")
+    with nlp.select_pipes(disable=[p for p in nlp.pipe_names if p not in keep]):
+        docs = list(nlp.pipe(paras, batch_size=64))
+    for doc in docs:
         for ent in doc.ents:
             if ent.label_ != "PERSON":
                 continue
@@ -358,6 +366,8 @@ def _spans(text: str, people: _People) -> list[tuple[int, int, str, object]]:
     for m in _NINO.finditer(text):
         spans.append((m.start(), m.end(), "NINO", re.sub(r"\s", "", m.group()).upper()))
     for m in _POSTCODE.finditer(text):
+        if not (m.group().isupper() or m.group().islower()):  # "Sw1a 1aA" is not a postcode
+            continue
         spans.append((m.start(), m.end(), "POSTCODE", re.sub(r"\s", "", m.group()).upper()))
     for m in _TITLED.finditer(text):
         pid = people.find(m.group(1))
@@ -380,14 +390,29 @@ _PRIORITY = {"EMAIL": 0, "NHS": 1, "NINO": 2, "PHONE": 3, "POSTCODE": 4, "PERSON
 
 
 def _resolve(spans):
-    """Non-overlapping spans: the longest wins, then by kind priority, then leftmost."""
+    """Non-overlapping spans: the longest wins, then by kind priority, then leftmost.
+
+    Spans are grouped into clusters of mutually reachable overlaps (a sweep by start), and the
+    choice is made within each cluster, so the cost stays linear for long documents."""
     chosen: list[tuple[int, int, str, object]] = []
-    taken: list[tuple[int, int]] = []
-    for s in sorted(spans, key=lambda s: (-(s[1] - s[0]), _PRIORITY[s[2]], s[0])):
-        if any(s[0] < e and b < s[1] for b, e in taken):
-            continue
-        taken.append((s[0], s[1]))
-        chosen.append(s)
+
+    def pick(cluster):
+        taken: list[tuple[int, int]] = []
+        for s in sorted(cluster, key=lambda s: (-(s[1] - s[0]), _PRIORITY[s[2]], s[0])):
+            if not any(s[0] < e and b < s[1] for b, e in taken):
+                taken.append((s[0], s[1]))
+                chosen.append(s)
+
+    cluster: list = []
+    reach = -1
+    for s in sorted(spans, key=lambda s: (s[0], -s[1])):
+        if cluster and s[0] >= reach:
+            pick(cluster)
+            cluster = []
+        cluster.append(s)
+        reach = max(reach, s[1]) if len(cluster) > 1 else s[1]
+    if cluster:
+        pick(cluster)
     return sorted(chosen)
 
 

@@ -162,8 +162,8 @@ def test_titled_and_listed_names_roles_and_orgs():
             "Keith Moran"} <= found
     assert "Northmoor City Council" in new.text and "Interviewer" in new.text
     assert new.turns[0].speaker == "Interviewer"
-    assert new.turns[1].speaker == new.metadata["name"] == "[PERSON_3]" or \
-        new.turns[1].speaker == new.metadata["name"]
+    assert new.turns[1].speaker == new.metadata["name"]
+    assert re.fullmatch(r"\[PERSON_\d+\]", new.metadata["name"])
     assert new.text.count(new.turns[1].speaker) >= 2  # label and "Mr Moran"
     by = {r.original: r.pseudonym for r in reps}
     assert by["Dr Smith"] == by["Smith"]
@@ -194,17 +194,6 @@ def test_blank_pipeline_is_ignored_gracefully(nlp):
     t = _doc([("Interviewer", "Hello"), ("Respondent", "Tom Brennan leads it.")])
     new, reps = redact(t, nlp=nlp)  # blank pipeline: no ner, no error
     assert new.metadata["redacted"] is True
-
-
-@pytest.mark.skipif(load_ner() is None, reason="no trained spaCy pipeline installed")
-def test_ner_raises_person_recall(planted):
-    t, gold = planted
-    _new, reps = redact(t, extra_names=bench.EXTRA_NAMES)
-    res = bench.score(reps, gold)
-    assert res["recall"]["PERSON"] >= 0.97
-    assert res["precision"] >= 0.97
-    for kind in ("EMAIL", "PHONE", "NINO", "NHS", "POSTCODE"):
-        assert res["recall"][kind] == 1.0
 
 
 # -- the key and the name list ------------------------------------------------------------------
@@ -260,3 +249,54 @@ def test_random_texts_with_planted_items_keep_offsets_valid(parts):
     for _a, item, _b in parts:
         assert item not in new.text
     assert all(isinstance(r, Replacement) for r in reps)
+
+
+def test_ner_falls_back_gracefully_when_no_pipeline(monkeypatch):
+    import spacy
+
+    import qual.redact as r
+
+    monkeypatch.setattr(r, "_NER_CACHE", {})
+
+    def boom(name, *a, **k):
+        raise OSError(f"[E050] Can't find model '{name}'")
+
+    monkeypatch.setattr(spacy, "load", boom)
+    assert r.load_ner() is None
+    t = _doc([("Interviewer", "Hi"), ("Respondent", "Email me at x@example.org")])
+    new, reps = r.redact(t)  # nlp=None: tries to load, falls back to the rules
+    assert [x.kind for x in reps] == ["EMAIL"]
+
+
+SAMPLES = REPO / "transcripts"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES.glob("interview_*")))
+def test_sample_transcripts(name):
+    from qual.readers import read_metadata, read_transcript
+
+    t = read_transcript(SAMPLES / name, metadata=read_metadata(SAMPLES).get(name))
+    new, reps = redact(t, nlp=False)
+    _offsets_valid(t, new, reps)
+    assert "@example.org" not in new.text and "07700 900123" not in new.text
+    assert "0117 496 0123" not in new.text
+    for turn in t.turns:  # every named speaker is pseudonymised, role labels are kept
+        if turn.speaker not in ("Interviewer", "Q", "A"):
+            assert turn.speaker not in new.text
+
+
+_KIND = st.sampled_from(["PERSON", "EMAIL", "PHONE", "NINO", "NHS", "POSTCODE"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(1, 15), _KIND), max_size=25))
+def test_overlap_resolution_matches_the_simple_rule(raw):
+    from qual.redact import _PRIORITY, _resolve
+
+    spans = [(s, s + n, k, i) for i, (s, n, k) in enumerate(raw)]
+    expect, taken = [], []
+    for s in sorted(spans, key=lambda s: (-(s[1] - s[0]), _PRIORITY[s[2]], s[0])):
+        if not any(s[0] < e and b < s[1] for b, e in taken):
+            taken.append((s[0], s[1]))
+            expect.append(s)
+    assert _resolve(spans) == sorted(expect)
