@@ -57,7 +57,6 @@ CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
 GUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://qual.invalid/refi-qda")
 POLARITY_CODE = "polarity"
 NONE_CODE = "none"
-_MARKERS = ("Use when:", "Do not use when:", "Examples:")
 _ID_LINE = re.compile(r"^\[qual id: ([^\]]+)\]\s*$")
 
 

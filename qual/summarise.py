@@ -238,12 +238,28 @@ def _topics_for(topics: pd.DataFrame | None, theme_id: str) -> list[dict]:
     ncol = next((c for c in ("size", "count", "segments", "n") if c in topics.columns), None)
     out = []
     for r in topics[topics[tcol] == theme_id].to_dict("records"):
+        if r.get("topic") == -1:
+            continue
         kw = r.get(kcol) if kcol else ""
         if isinstance(kw, (list, tuple)):
             kw = ", ".join(map(str, kw))
-        out.append({"label": str(r.get("label") or kw or r.get("topic_id", "")),
-                    "keywords": str(kw or ""), "size": r.get(ncol) if ncol else None})
+        short = ", ".join(str(kw).split(", ")[:6]) if kw else ""
+        out.append({"label": str(short or r.get("label") or r.get("topic_id", "")),
+                    "keywords": str(kw or ""), "size": r.get(ncol) if ncol else None,
+                    "subcode": str(r.get("subcode") or ""),
+                    "emergent": bool(r.get("emergent", False))})
     return out
+
+
+def _topic_text(x: dict) -> str:
+    bits = []
+    if x.get("size") is not None:
+        bits.append(f"{x['size']} segments")
+    if x.get("subcode"):
+        bits.append(f"nearest {x['subcode']}")
+    if x.get("emergent"):
+        bits.append("emergent: no code is close")
+    return x["label"] + (f" ({'; '.join(bits)})" if bits else "")
 
 
 def themes_table(summary: Summary, codebook) -> pd.DataFrame:
@@ -314,9 +330,7 @@ def to_markdown(s: Summary) -> str:
             subs = ", ".join(f"{k} ({v})" for k, v in t.subcodes[p].items()) or "none"
             out.append(f"- {_PLURAL[p]}: {t.polarity[p]} — {subs}")
         if t.topics:
-            out.append("- Emergent topics: " + "; ".join(
-                f"{x['label']}" + (f" ({x['size']})" if x["size"] is not None else "")
-                for x in t.topics))
+            out.append("- Emergent topics: " + "; ".join(_topic_text(x) for x in t.topics))
         if t.quotes:
             out += ["", "### Representative quotes", ""]
             for q in t.quotes:
@@ -440,7 +454,7 @@ def to_html(s: Summary) -> str:
             subs = ", ".join(f"{e(k)} ({v})" for k, v in t.subcodes[p].items()) or "none"
             parts.append(f"<li>{_PLURAL[p]}: {t.polarity[p]} — {subs}</li>")
         if t.topics:
-            parts.append("<li>Emergent topics: " + "; ".join(e(x["label"]) for x in t.topics)
+            parts.append("<li>Emergent topics: " + "; ".join(e(_topic_text(x)) for x in t.topics)
                          + "</li>")
         parts.append("</ul>")
         for q in t.quotes:

@@ -85,10 +85,16 @@ def test_reviewed_only_and_topics(coded_store, codebook):
     assert people.segments == 1 and people.reviewed == 1
     assert people.subcodes["barrier"] == {"people.skills": 1}
     docs = [coded_store.document(int(i)) for i in coded_store.documents()["id"]]
-    topics = pd.DataFrame({"topic_id": [0, 1], "keywords": ["consent, opt-out", "cloud"],
-                           "theme": ["public", "technical"], "size": [7, 4]})
+    topics = pd.DataFrame({"topic": [-1, 0, 1], "keywords": ["um, yeah", "consent, opt-out",
+                                                              "cloud"],
+                           "theme": ["public", "public", "technical"], "size": [3, 7, 4],
+                           "subcode": ["", "public.trust", "technical.infrastructure"],
+                           "emergent": [False, True, False]})
     s = summarise(effective_coding(coded_store), docs, codebook, topics=topics)
     assert [x["keywords"] for x in s.themes[0].topics] == ["consent, opt-out"]
+    from qual.summarise import to_markdown
+    assert ("Emergent topics: consent, opt-out (7 segments; nearest public.trust; emergent"
+            in to_markdown(s))
 
 
 def test_html_is_self_contained_and_renders_in_headless_chromium(summary_dir):
@@ -96,8 +102,7 @@ def test_html_is_self_contained_and_renders_in_headless_chromium(summary_dir):
     html = page.read_text(encoding="utf-8")
     assert "<svg" in html
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    assert Path(CHROMIUM).exists(), "chromium is needed: apt-get install -y chromium (.ci/run does)"
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "summary.png"
     if shot.exists():
@@ -108,3 +113,19 @@ def test_html_is_self_contained_and_renders_in_headless_chromium(summary_dir):
          "--disable-background-networking", f"--screenshot={shot}", "--window-size=1200,2000",
          page.as_uri()], capture_output=True, text=True, timeout=60)
     assert shot.exists() and shot.stat().st_size > 10_000, result.stderr[-2000:]
+
+
+def test_redaction_status_is_stated():
+    from qual.summarise import redaction_status
+
+    assert redaction_status([{"redacted": 0}, {"redacted": 0}]) == "not redacted"
+    assert redaction_status([{"redacted": 1}, {"redacted": 1}]).startswith("redacted")
+    assert redaction_status([{"redacted": 1}, {"redacted": 0}]) == "1 of 2 documents redacted"
+
+
+def test_summarise_into_a_folder_whose_parent_is_missing_writes_nothing(coded_store, tmp_path,
+                                                                        capsys):
+    out = tmp_path / "missing" / "summary"
+    assert main(["summarise", "--db", str(coded_store.path), "--output", str(out)]) == 2
+    assert "parent folder is missing" in capsys.readouterr().err
+    assert not (tmp_path / "missing").exists()

@@ -31,6 +31,10 @@ def run(args) -> int:
                           path=args.db)
     with Store(args.db) as store:
         run_info = store.latest_run("code")
+        if run_info and run_info.get("codebook_version") not in (None, codebook.version):
+            print(f"warning: the latest run was coded with codebook version "
+                  f"{run_info['codebook_version']}; the codebook given is version "
+                  f"{codebook.version}")
         if fmt == "qdpx":
             from ..qdpx import project_input, provenance, write_qdpx
 

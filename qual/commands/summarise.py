@@ -18,7 +18,11 @@ def run(args) -> int:
                           path=args.db)
     out = Path(args.output)
     if not out.is_dir():
-        raise ExportError("the output folder does not exist (create it first)", path=out)
+        if out.exists() or not out.parent.is_dir():
+            raise ExportError("the output folder does not exist and cannot be made here "
+                              "(its parent folder is missing)" if not out.exists()
+                              else "is a file, expected a folder", path=out)
+        out.mkdir()
     codebook = load_codebook(args.codebook)
     with Store(args.db) as store:
         summary = summary_from_store(store, codebook, reviewed_only=args.reviewed_only,
@@ -26,6 +30,10 @@ def run(args) -> int:
                                      max_per_stakeholder=args.max_per_stakeholder)
     files = write_summary(summary, codebook, out)
     run_info = summary.run or {}
+    if run_info.get("codebook_version") and run_info["codebook_version"] != codebook.version:
+        print(f"warning: the run was coded with codebook version {run_info['codebook_version']}"
+              f"; the codebook given is version {codebook.version} (run `code` again to "
+              f"recode with it)")
     print(f"summarised {summary.coded_segments} coded segments from "
           f"{summary.total_documents} documents ({summary.total_stakeholders} stakeholders); "
           f"run {run_info.get('id')}, codebook {summary.codebook_version}, {summary.redaction}")
@@ -48,7 +56,8 @@ def register(sub) -> None:
                                    "quotes, emergent topics, and how much a person reviewed. "
                                    "Plus a code co-occurrence matrix and case x code matrices.")
     add_db_option(p)
-    p.add_argument("--output", required=True, help="existing folder to write into")
+    p.add_argument("--output", required=True,
+                   help="folder to write into (made if missing; its parent must exist)")
     p.add_argument("--codebook", default=None, help="codebook YAML file or folder "
                    "(default: the shipped codebook/)")
     p.add_argument("--reviewed-only", action="store_true",
