@@ -51,7 +51,7 @@ the (cached) encoder as ``embedding_model``; the segments' own embeddings are st
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -83,7 +83,8 @@ SPOKEN_STOP_WORDS = {
     # BERTopic strips punctuation before counting words, so contractions arrive glued
     "dont", "didnt", "doesnt", "isnt", "wasnt", "werent", "arent", "couldnt", "wouldnt",
     "shouldnt", "hadnt", "hasnt", "havent", "ive", "youve", "theyve", "im", "youre", "theyre",
-    "thats", "theres", "lets", "hadn", "hasn", "haven", "needn", "wed", "youd", "itll", "weren", "whats", "id", "ill",
+    "thats", "theres", "lets", "hadn", "hasn", "haven", "needn", "wed", "youd", "itll", "weren",
+    "whats", "id", "ill",
 }
 
 
@@ -106,7 +107,8 @@ class TopicParams:
     seed: int = 42
 
     @classmethod
-    def for_corpus(cls, n: int, *, min_topic_size: int | None = None, seed: int = 42) -> "TopicParams":
+    def for_corpus(cls, n: int, *, min_topic_size: int | None = None,
+                   seed: int = 42) -> "TopicParams":
         if n < MIN_SEGMENTS:
             raise TooFewSegments(
                 f"only {n} stakeholder segments of {MIN_WORDS}+ words; at least {MIN_SEGMENTS} are "
@@ -129,7 +131,8 @@ class TopicParams:
 class TopicResult:
     """What a fit found: ``topics`` (one row per topic) and ``assignments`` (one per segment)."""
 
-    topics: pd.DataFrame            # topic, size, keywords, theme, subcode, similarity, emergent, examples, label
+    # topic, size, keywords, theme, subcode, similarity, emergent, examples, label
+    topics: pd.DataFrame
     assignments: np.ndarray         # topic id per input segment (-1: outlier kept)
     params: TopicParams
     guidance: str
@@ -301,21 +304,40 @@ class TopicModel:
         notes = []
         t0 = time.perf_counter()
         model = self._bertopic(p)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # a copy: guided modelling nudges the embeddings it is given in place
-            topics, _ = model.fit_transform(texts, embeddings=embeddings.copy())
-            topics = np.asarray(topics)
-            n_out = int((topics == -1).sum())
-            if n_out and len(set(topics.tolist()) - {-1}) > 0:
-                new = model.reduce_outliers(texts, topics.tolist(), strategy="embeddings",
-                                            embeddings=embeddings, threshold=self.outlier_threshold)
-                topics = np.asarray(new)
-                model.update_topics(texts, topics=topics.tolist(),
-                                    vectorizer_model=model.vectorizer_model,
-                                    ctfidf_model=model.ctfidf_model, top_n_words=self.top_n_words)
-                notes.append(f"{n_out} outliers, {int((topics == -1).sum())} left after "
-                             "reduce_outliers")
+        import logging
+
+        bertopic_log = logging.getLogger("BERTopic")
+        level = bertopic_log.level
+        # BERTopic warns that topics set by reduce_outliers are final: they are, by design
+        bertopic_log.setLevel(logging.ERROR)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                # a copy: guided modelling nudges the embeddings it is given in place
+                topics, _ = model.fit_transform(texts, embeddings=embeddings.copy())
+                topics = np.asarray(topics)
+                if p.method != "kmeans" and not (topics >= 0).any():
+                    # HDBSCAN found no dense region (it happens on a few dozen segments)
+                    notes.append("HDBSCAN found no topic; KMeans used instead")
+                    p = replace(p, method="kmeans", n_clusters=max(2, min(5, len(texts) // 10)))
+                    model = self._bertopic(p)
+                    topics, _ = model.fit_transform(texts, embeddings=embeddings.copy())
+                    topics = np.asarray(topics)
+                n_out = int((topics == -1).sum())
+                if n_out and (topics >= 0).any():
+                    new = model.reduce_outliers(texts, topics.tolist(), strategy="embeddings",
+                                                embeddings=embeddings,
+                                                threshold=self.outlier_threshold)
+                    topics = np.asarray(new)
+                    bertopic_log.setLevel(logging.ERROR)   # fit_transform may have reset it
+                    model.update_topics(texts, topics=topics.tolist(),
+                                        vectorizer_model=model.vectorizer_model,
+                                        ctfidf_model=model.ctfidf_model,
+                                        top_n_words=self.top_n_words)
+                    notes.append(f"{n_out} outliers, {int((topics == -1).sum())} left after "
+                                 "reduce_outliers")
+        finally:
+            bertopic_log.setLevel(level)
         self.model_ = model
         self.params_ = p
         self.fit_seconds_ = time.perf_counter() - t0

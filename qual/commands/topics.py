@@ -71,12 +71,12 @@ def format_table(topics, width: int = 60) -> str:
         s = str(s)
         return s if len(s) <= n else s[: n - 1] + "…"
 
-    lines = [f"{'topic':>5} {'size':>5}  {'theme / sub-code':<28} {'sim':>5}  keywords"]
+    lines = [f"{'topic':>5} {'size':>5}  {'theme / sub-code':<34} {'sim':>5}  keywords"]
     for r in topics.itertuples(index=False):
         where = "(outliers)" if r.topic == -1 else (
             "EMERGENT near " + r.subcode if r.emergent else r.subcode)
         sim = "" if r.topic == -1 else f"{r.similarity:.2f}"
-        lines.append(f"{r.topic:>5} {r.size:>5}  {cut(where, 28):<28} {sim:>5}  "
+        lines.append(f"{r.topic:>5} {r.size:>5}  {cut(where, 34):<34} {sim:>5}  "
                      f"{cut(r.keywords, width)}")
     return "\n".join(lines)
 

@@ -1,0 +1,172 @@
+"""Emergent topics on real segments: the shipped sample transcripts, coded once per session.
+
+The fit is BERTopic with UMAP/HDBSCAN (numba compiles once per process, ~20 s), so the
+real-size fit is done once per module and the other tests reuse or refit warm.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qual.topics import (MIN_SEGMENTS, SMALL_CORPUS, TooFewSegments, TopicModel, TopicParams,
+                         keyword_coherence, seed_topics, usable_segments)
+
+CSV_COLUMNS = ["topic", "size", "keywords", "theme", "subcode", "similarity", "emergent",
+               "examples"]
+
+
+@pytest.fixture(scope="module")
+def topics_store(_coded_samples_template, tmp_path_factory):
+    from qual.store import Store
+
+    path = tmp_path_factory.mktemp("topics") / "qual.db"
+    shutil.copy(_coded_samples_template, path)
+    store = Store(path)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def fitted(topics_store, codebook, embedder):
+    """``python -m qual topics``'s composition on the three coded samples (111 segments)."""
+    from qual.commands.topics import find_topics
+
+    messages = []
+    summary = find_topics(topics_store, codebook, embedder, seed=7, log=messages.append)
+    summary["messages"] = messages
+    return summary
+
+
+@pytest.fixture(scope="module")
+def sample_vectors(topics_store, embedder):
+    from qual.embed import CachedEmbedder
+
+    segs, _ = usable_segments(topics_store.segments())
+    return segs, CachedEmbedder(embedder, topics_store).encode(segs["text"].tolist())
+
+
+def test_parameters_follow_the_corpus_size():
+    with pytest.raises(TooFewSegments, match="at least"):
+        TopicParams.for_corpus(MIN_SEGMENTS - 1)
+    small = TopicParams.for_corpus(SMALL_CORPUS - 5)
+    assert small.method == "kmeans" and 2 <= small.n_clusters <= 5
+    mid, big = TopicParams.for_corpus(111), TopicParams.for_corpus(3000)
+    assert mid.method == big.method == "umap-hdbscan"
+    assert mid.n_neighbors < 111 and mid.min_cluster_size <= 10
+    assert big.n_neighbors == 15 and big.min_cluster_size == 25
+    assert TopicParams.for_corpus(500, min_topic_size=30).min_cluster_size == 30
+
+
+def test_seed_topics_come_from_the_codebook(codebook):
+    seeds = seed_topics(codebook)
+    assert len(seeds) == len(codebook.subcodes)
+    linkage = seeds[codebook.subcode_ids.index("technical.linkage")]
+    assert "linkage" in linkage and all(w == w.lower() for w in linkage)
+
+
+def test_topics_are_stored_and_cover_every_segment(fitted, topics_store):
+    result, run_id = fitted["result"], fitted["run_id"]
+    segs, dropped = usable_segments(topics_store.segments())
+    assert dropped == fitted["dropped"] > 0
+    assert any("fewer than 6 words" in m for m in fitted["messages"])
+    assert len(result.assignments) == len(segs)
+    run = topics_store.run(run_id)
+    assert run["kind"] == "topics" and run["status"] == "complete"
+    assert run["parameters"]["seed"] == 7 and run["parameters"]["guidance"] == "seed"
+    stored = topics_store.topics()
+    assert stored["topic"].tolist() == result.topics["topic"].tolist()
+    assert stored["examples"].tolist() == result.topics["examples"].tolist()
+    seg_topics = topics_store.segment_topics()
+    assert len(seg_topics) == len(segs)
+    sizes = seg_topics["topic"].value_counts().sort_index()
+    assert sizes.to_dict() == dict(zip(stored["topic"], stored["size"]))
+    real = result.topics[result.topics["topic"] >= 0]
+    assert 3 <= len(real) <= 25
+    # reduce_outliers: no big -1 bin
+    assert (result.assignments == -1).sum() <= 0.1 * len(segs)
+    for r in real.itertuples():
+        assert r.keywords and 1 <= len(r.examples) <= 3 and len(set(r.examples)) == len(r.examples)
+        assert set(r.examples) <= set(segs["text"])
+        assert r.subcode.startswith(r.theme + ".")
+        assert r.emergent == (r.similarity < 0.55)
+
+
+def test_topics_map_to_plausible_themes(fitted, embedder):
+    topics = fitted["result"].topics
+    topics = topics[topics["topic"] >= 0]
+    words = topics["keywords"].str.split(", ")
+    # the samples talk about linkage, identifiers, agreements, approvals, metadata ...
+    technical = {"linkage", "match", "matching", "identifier", "identifiers", "metadata",
+                 "agreement", "agreements", "sharing", "standards", "pipeline", "pipelines"}
+    hits = topics[words.map(lambda ws: len(technical & set(ws[:5])) > 0)]
+    assert len(hits) >= 2, topics[["keywords", "subcode"]]
+    # a topic is the centroid of its segments, and a broad one ("risk, linkage, systems ...")
+    # can sit nearer a public sub-code; most must land under processes or technical
+    assert hits["theme"].isin(["processes", "technical"]).mean() >= 0.5, hits
+    agreements = topics[words.map(lambda ws: bool({"agreement", "agreements"} & set(ws[:3])))]
+    assert len(agreements) and (agreements["theme"] == "processes").all(), agreements
+    chatter = topics[words.map(lambda ws: bool({"sorry", "hear"} & set(ws[:3])))]
+    assert chatter["emergent"].all()    # "sorry, can you hear me" is no code of ours
+    # most topics are close to some sub-code; the mapping is not arbitrary
+    assert (~topics["emergent"]).mean() >= 0.5
+    assert keyword_coherence(topics, embedder) > 0.1
+
+
+def test_same_seed_same_topics(sample_vectors, codebook, embedder, fitted, topics_store):
+    from qual.embed import CachedEmbedder
+
+    segs, vectors = sample_vectors
+    encoder = CachedEmbedder(embedder, topics_store)
+    again = TopicModel(codebook, encoder, seed=7).fit(segs["text"].tolist(), vectors)
+    first = fitted["result"]
+    assert np.array_equal(again.assignments, first.assignments)
+    pd.testing.assert_frame_equal(again.topics, first.topics)
+
+
+def test_one_short_transcript_gives_a_small_result(sample_vectors, codebook, embedder,
+                                                   topics_store):
+    from qual.embed import CachedEmbedder
+
+    segs, vectors = sample_vectors
+    one = (segs["document"] == segs["document"].iloc[0]).to_numpy()
+    assert MIN_SEGMENTS <= one.sum() < SMALL_CORPUS
+    result = TopicModel(codebook, CachedEmbedder(embedder, topics_store), seed=1).fit(
+        segs.loc[one, "text"].tolist(), vectors[one])
+    assert result.params.method == "kmeans"
+    assert 2 <= len(result.topics) <= 5 and (result.assignments >= 0).all()
+    assert result.topics["subcode"].str.contains(".", regex=False).all()
+    # a few dozen segments where HDBSCAN finds no dense region: KMeans steps in, no traceback
+    few = TopicModel(codebook, CachedEmbedder(embedder, topics_store), seed=1,
+                     min_topic_size=40).fit(segs["text"].tolist()[:45], vectors[:45])
+    assert (few.topics["topic"] >= 0).any()
+    with pytest.raises(TooFewSegments, match="at least 12"):
+        TopicModel(codebook, embedder).fit(segs["text"].tolist()[:8], vectors[:8])
+
+
+def test_cli_writes_csv_and_refuses_tiny_stores_clearly(fitted, topics_store, tmp_path, capsys,
+                                                        nlp):
+    from qual.cli import ingest, main
+    from qual.store import Store
+
+    out = tmp_path / "topics.csv"
+    args = ["topics", "--db", str(topics_store.path), "--output", str(out), "--seed", "7"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "theme / sub-code" in printed and "left out" in printed and "topics.csv" in printed
+    table = pd.read_csv(out)
+    assert table.columns.tolist() == CSV_COLUMNS
+    assert table["keywords"].tolist() == fitted["result"].topics["keywords"].tolist()
+
+    tiny = tmp_path / "tiny.db"
+    src = tmp_path / "tiny.txt"
+    src.write_text("Interviewer: How is data shared?\nAlex: We sign an agreement with each "
+                   "department before any data moves.\nInterviewer: Thanks.\nAlex: Yes.\n")
+    with Store(tiny) as store:
+        assert not ingest([src], store, nlp=nlp).failures
+    assert main(["topics", "--db", str(tiny)]) == 1
+    captured = capsys.readouterr()
+    assert "at least 12 are needed" in captured.out and "Traceback" not in captured.err
