@@ -9,9 +9,30 @@ import pytest
 from qual.coder import NONE, EmbeddingCoder, split_labels
 
 
+class _Memo:
+    """The session embedder, encoding each distinct text once in this module (fast tests)."""
+
+    def __init__(self, embedder):
+        self.embedder, self.cache = embedder, {}
+
+    def encode(self, texts):
+        texts = list(texts)
+        if not texts:
+            return self.embedder.encode([])
+        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if missing:
+            self.cache.update(zip(missing, self.embedder.encode(missing)))
+        return np.vstack([self.cache[t] for t in texts])
+
+
 @pytest.fixture(scope="module")
-def fitted(codebook, embedder):
-    return EmbeddingCoder(codebook, embedder).fit()
+def memo(embedder):
+    return _Memo(embedder)
+
+
+@pytest.fixture(scope="module")
+def fitted(codebook, memo):
+    return EmbeddingCoder(codebook, memo).fit()
 
 
 def test_split_labels():
@@ -60,7 +81,7 @@ def test_pleasantries_are_none(fitted):
     assert (pred.loc[pred["themes"] == NONE, "polarity"] == "neutral").all()
 
 
-def test_reviewer_examples_change_a_targeted_prediction(codebook, embedder, fitted):
+def test_reviewer_examples_change_a_targeted_prediction(codebook, memo, fitted):
     # a segment the codebook alone codes one way, reviewers repeatedly code another way
     text = "The spreadsheet macros were written by someone who retired years ago."
     before = fitted.predict([text])
@@ -70,7 +91,7 @@ def test_reviewer_examples_change_a_targeted_prediction(codebook, embedder, fitt
                 "Nobody remembers how the spreadsheet macros work since he retired."]
     examples = pd.DataFrame({"text": variants, "themes": [target] * 4,
                              "polarity": ["barrier"] * 4})
-    coder = EmbeddingCoder(codebook, embedder).fit(examples)
+    coder = EmbeddingCoder(codebook, memo).fit(examples)
     after = coder.predict([text])
     assert coder.n_labelled_ == 4
     assert after[f"score_{target}"][0] > before[f"score_{target}"][0]

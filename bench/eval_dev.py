@@ -1,0 +1,65 @@
+"""The full ``evaluate`` table on the development set and on the shared gold turns.
+
+    python bench/eval_dev.py
+
+Codebook only (what ``python -m qual code`` does on a new project), on bench/data/dev.csv
+(all rows, then single-theme rows) and on ../shared/data/inquiry/{gold,ambiguous}_turns.csv.
+Then 5-fold cross-validation on dev.csv with the other folds given as reviewer decisions.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from learning_curve import MemoEncoder  # noqa: E402
+
+from qual.codebook import load_codebook  # noqa: E402
+from qual.coder import EmbeddingCoder  # noqa: E402
+from qual.embed import Embedder  # noqa: E402
+from qual.evaluate import agreement, evaluate_coder, format_report, read_labelled_csv  # noqa: E402
+
+INQUIRY = REPO.parent / "shared" / "data" / "inquiry"
+
+
+def main() -> int:
+    from sklearn.model_selection import StratifiedKFold
+
+    codebook = load_codebook()
+    themes = codebook.theme_ids
+    enc = MemoEncoder(Embedder())
+    coder = EmbeddingCoder(codebook, enc).fit()
+    dev = read_labelled_csv(REPO / "bench" / "data" / "dev.csv", themes)
+    sets = [("dev.csv, all rows", dev),
+            ("dev.csv, single-theme rows", dev[dev["kind"] == "single"].reset_index(drop=True))]
+    for name in ("gold_turns.csv", "ambiguous_turns.csv"):
+        if (INQUIRY / name).exists():
+            sets.append((name, read_labelled_csv(INQUIRY / name, themes)))
+    for title, df in sets:
+        result, _ = evaluate_coder(coder, df, themes)
+        print(format_report(result, title=f"== {title} (codebook only) =="), end="\n\n")
+
+    preds = pd.Series(index=dev.index, dtype=object)
+    pols = preds.copy()
+    for tr, te in StratifiedKFold(5, shuffle=True, random_state=0).split(dev, dev["themes"]):
+        c = EmbeddingCoder(codebook, enc).fit(dev.iloc[tr][["text", "themes", "polarity"]])
+        p = c.predict(texts=dev["text"].iloc[te].tolist())
+        preds.iloc[te], pols.iloc[te] = p["themes"].to_numpy(), p["polarity"].to_numpy()
+    a = agreement(dev["themes"], preds, themes, gold_polarity=dev["polarity"],
+                  predicted_polarity=pols)
+    print(format_report(a, title="== dev.csv, 5-fold CV, other folds as reviewer decisions =="))
+    single = dev["kind"] == "single"
+    s = agreement(dev["themes"][single], preds[single], themes)
+    print(f"single-theme rows: macro-F1 {s['macro_f1']:.3f}, kappa "
+          + ", ".join(f"{t} {s['themes'][t]['kappa']:.2f}" for t in themes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
