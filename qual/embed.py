@@ -94,7 +94,7 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        return int(self.model.get_embedding_dimension())
 
     def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
         """Unit-normalised float32 vectors, one row per text."""
