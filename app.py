@@ -9,6 +9,7 @@ in the browser, so closing the tab loses nothing.
 from __future__ import annotations
 
 import html
+import json
 import os
 from pathlib import Path
 
@@ -50,24 +51,32 @@ def _codebook(path: str | None):
         return load_codebook()
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _coding(db: str, version: tuple):
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _machine(db: str, version: tuple):
     store = Store(db)
     try:
-        return R.effective_coding(store)
+        return R.machine_coding(store, scores=False)      # scores parsed where shown
     finally:
         store.close()
 
 
-def data_version(store) -> tuple:
-    runs = store.runs()
-    return (store.decision_count(), len(runs), int(runs["id"].max()) if len(runs) else 0,
-            len(store.documents()))
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _coding(db: str, version: tuple, decisions: int, _store):
+    return R.apply_decisions(_machine(db, version), _store.latest_decisions())
 
 
 def coding(store) -> pd.DataFrame:
-    """The effective coding, recomputed only when a decision, run or document was added."""
-    return _coding(str(Path(DB).resolve()), data_version(store))
+    """The effective coding. The machine part is read again only when a run or document was
+    added; decisions are applied on top when one was added (fast: see bench/review_bench.py)."""
+    runs = store.runs()
+    version = (len(runs), int(runs["id"].max()) if len(runs) else 0, len(store.documents()))
+    return _coding(str(Path(DB).resolve()), version, store.decision_count(), store)
+
+
+def scores_of(value) -> dict:
+    if isinstance(value, dict):
+        return value
+    return json.loads(value) if isinstance(value, str) and value else {}
 
 
 def decide(segment_id: int, action: str, **kw):
@@ -158,7 +167,7 @@ def page_review():
                f"{done} of {len(df)} segments reviewed")
     if st.session_state.get("last_segment") and reviewer:
         st.button("Undo my last decision", key="undo",
-                  on_click=decide, args=(st.session_state["last_segment"], "undo"))
+                  on_click=decide, args=(st.session_state["last_segment"], "undo"), shortcut="U")
     if not len(left):
         st.success("Nothing left in this queue.")
         if skipped:
@@ -187,17 +196,17 @@ def page_review():
         st.markdown(f"**Now:** {theme_badges(row['themes'])} ({row['source']}"
                     f"{', ' + str(row['reviewer']) if row['reviewer'] else ''})",
                     unsafe_allow_html=True)
-        if isinstance(row["scores"], dict):
-            scores = pd.Series(row["scores"]).sort_values(ascending=False).head(8)
+        if scores_of(row["scores"]):
+            scores = pd.Series(scores_of(row["scores"])).sort_values(ascending=False).head(8)
             st.dataframe(scores.rename("score").to_frame(), width="stretch")
     with c2:
         disabled = not reviewer
         b1, b2, b3 = st.columns(3)
         b1.button("Accept", key="accept", type="primary", disabled=disabled,
-                  on_click=decide, args=(sid, "accept"))
+                  on_click=decide, args=(sid, "accept"), shortcut="A")
         b2.button("Reject (no theme)", key="reject", disabled=disabled,
-                  on_click=decide, args=(sid, "reject"))
-        b3.button("Skip", key="skip", on_click=skip, args=(sid,))
+                  on_click=decide, args=(sid, "reject"), shortcut="X")
+        b3.button("Skip", key="skip", on_click=skip, args=(sid,), shortcut="S")
         current = R.coding_of(row)
         st.multiselect("Themes", CODEBOOK.theme_ids, default=current["themes"], key="themes" + k)
         st.multiselect("Sub-codes", CODEBOOK.subcode_ids,
@@ -208,7 +217,8 @@ def page_review():
                  key="polarity" + k)
         st.text_area("Memo (why)", key="memo" + k, height=68)
         st.button("Save correction", key="save", disabled=disabled,
-                  on_click=save_correction, args=(sid, current["themes"]))
+                  on_click=save_correction, args=(sid, current["themes"]), shortcut="Ctrl+Enter")
+        st.caption("Keys: A accept · X reject · S skip · U undo · Ctrl+Enter save")
 
 
 def page_transcript():
@@ -236,8 +246,8 @@ def page_transcript():
             first = themes.split(";")[0]
             colour = COLORS.get(first)
             tip = f"{themes} | {s.subcodes or ''} | {s.polarity} | {s.source}"
-            if isinstance(s.scores, dict):
-                top = sorted(s.scores.items(), key=lambda kv: -kv[1])[:5]
+            if scores_of(s.scores):
+                top = sorted(scores_of(s.scores).items(), key=lambda kv: -kv[1])[:5]
                 tip += " | " + ", ".join(f"{k} {v:.2f}" for k, v in top)
             style = (f"background:{colour}33;border-bottom:2px solid {colour}" if colour
                      else "background:#eeeeee")

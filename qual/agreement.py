@@ -25,14 +25,10 @@ from .coder import NONE, split_labels
 MACHINE = "machine"
 
 
-def codings(store) -> pd.DataFrame:
+def codings(store, machine_all: bool = True) -> pd.DataFrame:
     """Long frame ``segment_id, coder, themes`` (sorted ';'-joined theme ids or 'none')
     for the machine and for each reviewer."""
     frames = []
-    mc = store.machine_codes()
-    if len(mc):
-        frames.append(pd.DataFrame({"segment_id": mc["segment_id"], "coder": MACHINE,
-                                    "themes": mc["themes"].map(_norm)}))
     dec = store.decisions()
     if len(dec):
         undone = {a.get("undoes") for a in dec["after"] if a.get("undoes") is not None}
@@ -41,6 +37,13 @@ def codings(store) -> pd.DataFrame:
         frames.append(pd.DataFrame({
             "segment_id": latest["segment_id"].to_numpy(), "coder": latest["reviewer"].to_numpy(),
             "themes": [_norm(a.get("themes")) for a in latest["after"]]}))
+    _, mc = store.review_frames(role=None, current_only=False, scores=False)
+    if len(mc):
+        if machine_all is False and frames:       # only the segments a reviewer coded matter
+            mc = mc[mc["segment_id"].isin(frames[0]["segment_id"])]
+        frames.insert(0, pd.DataFrame({"segment_id": mc["segment_id"].to_numpy(),
+                                       "coder": MACHINE,
+                                       "themes": [_norm(t) for t in mc["themes"]]}))
     if not frames:
         return pd.DataFrame(columns=["segment_id", "coder", "themes"])
     return pd.concat(frames, ignore_index=True)
@@ -102,13 +105,14 @@ def agreement(store, themes: list[str] | None = None) -> dict:
 
     Pairs: the machine with each reviewer, and each two reviewers, on segments both coded.
     """
-    long = codings(store)
+    long = codings(store, machine_all=False)
     themes = list(themes or [])
     if len(long):
         seen = sorted({t for v in long["themes"] for t in v.split(";") if t != NONE})
         themes += [t for t in seen if t not in themes]
-    wide = long.pivot_table(index="segment_id", columns="coder", values="themes",
-                            aggfunc="last") if len(long) else pd.DataFrame()
+    wide = (long.drop_duplicates(["segment_id", "coder"], keep="last")
+            .pivot(index="segment_id", columns="coder", values="themes")
+            if len(long) else pd.DataFrame())
     coders = list(wide.columns)
     reviewers = [c for c in coders if c != MACHINE]
     pairs = [(MACHINE, r) for r in reviewers if MACHINE in coders]

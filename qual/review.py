@@ -38,38 +38,50 @@ def _join(values) -> str:
     return ";".join(values or [])
 
 
-def effective_coding(store, *, role: str | None = "stakeholder") -> pd.DataFrame:
+def effective_coding(store, *, role: str | None = "stakeholder", scores: bool = True) -> pd.DataFrame:
     """Segments with machine codes and decisions applied.
 
     Columns: segment columns (segment_id, document_id, document, start, end, text, speaker,
     role, ...), ``machine_themes``, ``themes``, ``subcodes``, ``polarity``, ``confidence``,
-    ``scores`` (dict), ``run_id``, ``source`` (machine | reviewer | none when never coded),
-    ``reviewer``, ``decided_at``, ``memo``, ``stale`` (decision made on other text),
-    ``reviewed`` (a reviewer's decision is in force).
-    Segments never coded by the machine and never decided have ``source == 'none'``.
-    Vectorised: 50,000 segments take well under a second (see bench/review_bench.py).
+    ``scores`` (dict; JSON text when ``scores=False``, which is faster), ``run_id``,
+    ``source`` (machine | reviewer | none when never coded), ``reviewer``, ``decided_at``,
+    ``memo``, ``stale`` (decision made on other text), ``reviewed`` (a reviewer's decision
+    is in force). Segments never coded and never decided have ``source == 'none'``.
+    Vectorised: see bench/review_bench.py for the time at 50,000 segments.
     """
-    seg = store.segments(role=role)
-    codes = store.machine_codes()
+    return apply_decisions(machine_coding(store, role=role, scores=scores),
+                           store.latest_decisions())
+
+
+def machine_coding(store, *, role: str | None = "stakeholder", scores: bool = True) -> pd.DataFrame:
+    """Segments with their latest complete run's machine codes (no decisions applied).
+    Changes only when documents or runs are added, so the app caches it."""
+    seg, codes = store.review_frames(role=role, scores=scores)
+    codes = codes.rename(columns={"themes": "machine_themes", "subcodes": "machine_subcodes",
+                                  "polarity": "machine_polarity"})
     if len(codes):
-        codes = codes.rename(columns={"themes": "machine_themes", "subcodes": "machine_subcodes",
-                                      "polarity": "machine_polarity"})
         df = seg.merge(codes, on="segment_id", how="left")
     else:
         df = seg.assign(run_id=pd.NA, machine_themes=pd.NA, machine_subcodes=pd.NA,
                         machine_polarity=pd.NA, confidence=float("nan"), scores=None)
+    return df
+
+
+def apply_decisions(machine: pd.DataFrame, latest: pd.DataFrame) -> pd.DataFrame:
+    """The effective coding: ``machine_coding`` with each segment's latest decision
+    (``store.latest_decisions()``) on top. Returns a new frame."""
+    df = machine.copy()
     df["themes"] = df["machine_themes"]
     df["subcodes"] = df["machine_subcodes"]
     df["polarity"] = df["machine_polarity"]
-    df["source"] = np.where(df["machine_themes"].map(lambda v: isinstance(v, str)), "machine", "none")
-    df["reviewer"] = None
-    df["decided_at"] = None
+    df["source"] = np.where(df["machine_themes"].notna(), "machine", "none")
+    df["reviewer"] = pd.Series(None, index=df.index, dtype=object)
+    df["decided_at"] = pd.Series(None, index=df.index, dtype=object)
     df["memo"] = ""
     df["stale"] = False
-    latest = store.latest_decisions()
     if len(latest):
         after = latest["after"]
-        in_force = ~after.map(lambda a: bool(a.get("machine"))).to_numpy(dtype=bool)
+        in_force = np.array([not a.get("machine") for a in after], dtype=bool)
         dec = pd.DataFrame({
             "segment_id": latest["segment_id"].to_numpy(),
             "_in_force": in_force,
@@ -88,8 +100,6 @@ def effective_coding(store, *, role: str | None = "stakeholder") -> pd.DataFrame
         df.loc[hit, "subcodes"] = m.loc[hit, "_subcodes"].to_numpy()
         df.loc[hit, "polarity"] = m.loc[hit, "_polarity"].to_numpy()
         df.loc[hit, "source"] = "reviewer"
-        df["reviewer"] = df["reviewer"].astype(object)
-        df["decided_at"] = df["decided_at"].astype(object)
         df.loc[decided, "reviewer"] = m.loc[decided, "_reviewer"].to_numpy()
         df.loc[decided, "decided_at"] = m.loc[decided, "_decided_at"].to_numpy()
         df.loc[decided, "memo"] = m.loc[decided, "_memo"].to_numpy()

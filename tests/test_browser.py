@@ -7,13 +7,13 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
 import pytest
 
 from conftest import REPO
-from qual.commands.review import streamlit_command
 from qual.store import Store
 
 CHROMIUM = "/usr/bin/chromium"
@@ -33,10 +33,10 @@ def _free_port() -> int:
 @pytest.fixture
 def running_app(coded_store, tmp_path):
     port = _free_port()
-    env = {**os.environ, "QUAL_DB": str(coded_store.path)}
     log = open(tmp_path / "streamlit.log", "w")
-    proc = subprocess.Popen(streamlit_command(coded_store.path, port), env=env, cwd=tmp_path,
-                            stdout=log, stderr=subprocess.STDOUT)
+    # as a user starts it: python -m qual review (which runs streamlit with QUAL_DB set)
+    proc = subprocess.Popen([sys.executable, "-m", "qual", "review", "--db", str(coded_store.path),
+                             "--port", str(port)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 30
@@ -52,14 +52,18 @@ def running_app(coded_store, tmp_path):
                 raise AssertionError("the app did not start: "
                                      + (tmp_path / "streamlit.log").read_text()[-2000:])
             time.sleep(0.2)
+        assert f"http://127.0.0.1:{port}" in (tmp_path / "streamlit.log").read_text()
         yield url
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+    # stopping `qual review` stopped the app: the port is free again
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0
 
 
 def test_reviewer_corrects_a_segment_in_a_browser(running_app, coded_store):
@@ -76,12 +80,18 @@ def test_reviewer_corrects_a_segment_in_a_browser(running_app, coded_store):
             name.wait_for(timeout=30_000)
             name.fill("erin")
             name.press("Enter")
-            reject = page.get_by_role("button", name="Reject (no theme)")
-            expect(reject).to_be_enabled(timeout=20_000)
+            # while Streamlit reruns, the old (disabled) button can be on the page beside the
+            # new one: wait until only the enabled one is left
+            reject = page.locator("button:enabled", has_text="Reject (no theme)")
+            expect(reject).to_have_count(1, timeout=30_000)
+            expect(page.locator("button:disabled", has_text="Reject (no theme)")).to_have_count(
+                0, timeout=30_000)
+            expect(page.locator("button", has_text="Reject (no theme)")).to_have_count(
+                1, timeout=30_000)
             first = page.get_by_text("· segment ").first.inner_text()
             reject.click()
-            expect(page.get_by_text("Saved: reject on segment")).to_be_visible(timeout=20_000)
-            assert page.get_by_text("· segment ").first.inner_text() != first
+            expect(page.get_by_text("Saved: reject on segment")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("· segment ").first).not_to_have_text(first, timeout=30_000)
             page.screenshot(path=str(artifacts / "review_app.png"), full_page=True)
         finally:
             browser.close()

@@ -221,3 +221,31 @@ def test_decisions_cli(coded_store, tmp_path, capsys):
     captured = capsys.readouterr()
     assert rc == 1 and "line 2, column polarity" in captured.err
     assert "0 decisions" in captured.out
+
+
+def test_two_reviewers_at_once_lose_nothing(coded_store):
+    import threading
+
+    from qual.store import Store
+
+    ids = [int(s) for s in R.effective_coding(coded_store).segment_id[:40]]
+    errors = []
+
+    def work(name, part):
+        try:
+            with Store(coded_store.path) as s:
+                for sid in part:
+                    R.apply_decision(s, sid, name, "reject" if sid % 2 else "accept")
+        except Exception as e:          # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=("ann", ids[:20])),
+               threading.Thread(target=work, args=("bob", ids[10:40]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    log = R.decision_log(coded_store)
+    assert len(log) == 50 and (log["reviewer"] == "ann").sum() == 20
+    assert R.effective_coding(coded_store)["reviewed"].sum() == 40

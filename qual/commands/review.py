@@ -4,6 +4,7 @@ import|export`` (review in a spreadsheet: columns ``segment_id, themes, polarity
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,13 +36,23 @@ def run_review(args) -> int:
     print(f"open http://{args.address}:{args.port} in your browser (Ctrl+C stops the app)",
           flush=True)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+
+    def stop(signum, frame):                  # a terminated `qual review` stops the app too
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         return proc.wait()
     except KeyboardInterrupt:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
         print("review app stopped; every decision is in the store", flush=True)
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # -- decisions export / import ----------------------------------------------------------------
