@@ -95,7 +95,7 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
 
 
 def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
-         show_progress: bool = False, batch_size: int = 128) -> dict:
+         show_progress: bool = False, batch_size: int = 512) -> dict:
     """Code the stakeholder segments of ``document_ids`` in one run. Returns a summary dict."""
     from .coder import EmbeddingCoder
     from .embed import CachedEmbedder, progress
@@ -117,11 +117,13 @@ def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
                     "segmentation": sorted({p for p in docs["parameters"]})},
         input_hashes=dict(zip(docs["name"], docs["sha256"])))
     try:
+        # Embed everything first (cached, committed in chunks, longest texts batched together),
+        # then code and store in batches.
+        vectors = cached.encode(segs["text"].tolist(), show_progress=show_progress)
         with progress(len(segs), "coding", enabled=show_progress) as bar:
             for i in range(0, len(segs), batch_size):
                 part = segs.iloc[i:i + batch_size]
-                vectors = cached.encode(part["text"].tolist())
-                pred = coder.predict(embeddings=vectors)
+                pred = coder.predict(embeddings=vectors[i:i + batch_size])
                 score_cols = [c for c in pred.columns if c.startswith("score_")]
                 pred["scores"] = [
                     {c[len("score_"):]: v for c, v in zip(score_cols, row)}

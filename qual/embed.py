@@ -101,15 +101,17 @@ class Embedder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        out = []
+        # Longest first, so each batch holds texts of similar length and little padding.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         with progress(len(texts), "embedding", enabled=show_progress) as bar:
             for i in range(0, len(texts), self.batch_size):
-                chunk = texts[i:i + self.batch_size]
-                out.append(self.model.encode(chunk, batch_size=self.batch_size,
+                idx = order[i:i + self.batch_size]
+                out[idx] = self.model.encode([texts[j] for j in idx], batch_size=self.batch_size,
                                              convert_to_numpy=True, normalize_embeddings=True,
-                                             show_progress_bar=False))
-                bar.update(len(chunk))
-        return np.vstack(out).astype(np.float32)
+                                             show_progress_bar=False)
+                bar.update(len(idx))
+        return out
 
 
 class CachedEmbedder:
@@ -134,6 +136,7 @@ class CachedEmbedder:
         self.reused += len(set(hashes)) - len(missing)
         if missing:
             by_hash = dict(zip(hashes, texts))
+            missing.sort(key=lambda h: -len(by_hash[h]))  # similar lengths share a batch
             todo = [by_hash[h] for h in missing]
             for i in range(0, len(todo), 512):   # commit as we go: a killed run keeps its work
                 part = todo[i:i + 512]
