@@ -173,3 +173,21 @@ def test_redacted_code_run_offline_stores_no_personal_data(tmp_path, _coded_samp
     assert main(["export", "--format", "csv", "--output", str(out), "--db", str(db)]) == 0
     df = pd.read_csv(out, keep_default_na=False)
     assert set(df[df["document"] == src.name]["redacted"]) == {True}
+
+
+def test_agreement_command_reports_kappa_and_writes_disagreements(coded_store, capsys, tmp_path):
+    from qual.review import apply_decision
+
+    segs = coded_store.segments()["segment_id"].tolist()[:6]
+    for sid in segs[:3]:
+        apply_decision(coded_store, int(sid), "Ana", "accept")
+    for sid in segs[3:]:
+        apply_decision(coded_store, int(sid), "Ana", "recode", themes=["technical"])
+    out = tmp_path / "dis.csv"
+    assert main(["agreement", "--db", str(coded_store.path), "--disagreements", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "machine" in text and "Ana" in text and "kappa_technical" in text
+    dis = pd.read_csv(out)
+    machine = coded_store.machine_codes().set_index("segment_id")["themes"]
+    expected = {int(s) for s in segs[3:] if machine[int(s)] != "technical"}
+    assert set(dis["segment_id"]) == expected
