@@ -43,6 +43,45 @@ def run_export(args) -> int:
     return 0
 
 
+def run_add_code(args) -> int:
+    """Add a sub-code to a theme of the YAML codebook; with --from-topic its examples are the
+    representative segments of that emergent topic (from the latest topics run)."""
+    from ..codebook import add_subcode, default_codebook_path, load_codebook, save_codebook
+    from ..errors import CodebookError
+
+    path = Path(args.codebook) if args.codebook else default_codebook_path()
+    codebook = load_codebook(path)
+    examples = list(args.example or [])
+    name, definition = args.name, args.definition
+    if args.from_topic is not None:
+        from ..store import Store
+
+        with Store(args.db) as store:
+            topics = store.topics()
+        if topics.empty:
+            raise CodebookError("no topics run in the store; run `python -m qual topics` first",
+                                path=args.db, field="--from-topic")
+        row = topics[topics["topic"] == args.from_topic]
+        if row.empty:
+            raise CodebookError(f"no topic {args.from_topic} in the latest topics run (topics: "
+                                f"{', '.join(map(str, topics['topic']))})", path=args.db,
+                                field="--from-topic")
+        row = row.iloc[0]
+        examples += [e for e in row["examples"] if e not in examples]
+        name = name or str(row["keywords"]).split(",")[0].strip().capitalize()
+        definition = definition or f"Emergent topic {args.from_topic}: {row['keywords']}"
+    if not name or not definition:
+        raise CodebookError("give --name and --definition (or --from-topic N)", field="add-code")
+    new = add_subcode(codebook, args.theme, args.id, name, definition, examples,
+                      use_when=args.use_when or "", do_not_use_when=args.do_not_use_when or "")
+    written = save_codebook(new, path)
+    sub_id = next(s.id for s in new.subcodes if s.id not in codebook.subcode_ids)
+    print(f"added sub-code {sub_id} under {args.theme} with {len(examples)} examples")
+    print(f"wrote {written.resolve()} (codebook version {codebook.version} -> {new.version}); "
+          "the next `python -m qual code` run uses it")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("codebook", help="import a REFI-QDA codebook (.qdc) or export one",
                        description="Exchange the codebook with other QDA tools (NVivo, ATLAS.ti, "
@@ -63,4 +102,20 @@ def register(sub) -> None:
                    "(default: the shipped codebook/)")
     e.add_argument("--output", required=True, help=".qdc file to write (atomically)")
     e.set_defaults(func=run_export)
+    a = csub.add_parser("add-code", help="add a sub-code (e.g. an emergent topic) to a theme",
+                        description="Append a sub-code to a theme of the YAML codebook (written "
+                                    "atomically). The next `code` run learns from its examples.")
+    a.add_argument("--theme", required=True, help="theme id, e.g. processes")
+    a.add_argument("--id", required=True, help="sub-code id or slug, e.g. processes.funding")
+    a.add_argument("--name", default=None, help="sub-code name")
+    a.add_argument("--definition", default=None, help="what the sub-code covers")
+    a.add_argument("--example", action="append", help="an example utterance (repeatable)")
+    a.add_argument("--use-when", default=None)
+    a.add_argument("--do-not-use-when", default=None)
+    a.add_argument("--from-topic", type=int, default=None, metavar="N",
+                   help="take examples (and a default name) from topic N of the latest topics run")
+    a.add_argument("--codebook", default=None, help="codebook YAML file or folder to change "
+                   "(default: the shipped codebook/)")
+    a.add_argument("--db", default="qual.db", help="the project store (for --from-topic)")
+    a.set_defaults(func=run_add_code)
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
