@@ -17,11 +17,12 @@ import pandas as pd
 import streamlit as st
 
 from qual import review as R
+from qual import topicview as TV
 from qual.errors import QualError
 from qual.store import Store
 
 DB = os.environ.get("QUAL_DB", "qual.db")
-PAGES = ("Review queue", "Transcript", "Overview", "Agreement")
+PAGES = ("Review queue", "Transcript", "Overview", "Topics", "Agreement")
 ORDERS = {"least confident first": "confidence", "by theme": "theme",
           "by document (text order)": "document", "by speaker": "speaker"}
 
@@ -272,6 +273,7 @@ def page_overview():
     if len(ov):
         st.subheader("Barrier vs opportunity per theme")
         st.bar_chart(ov.set_index("theme")[["barrier", "opportunity", "neutral"]])
+    topics_under_themes()
     st.subheader("Documents")
     st.dataframe(docs[["name", "format", "version", "redacted", "ingested_at"]]
                  .assign(redacted=docs["redacted"].astype(bool)), width="stretch", hide_index=True)
@@ -279,6 +281,53 @@ def page_overview():
             "polarity", "confidence", "source", "reviewer", "memo"]
     st.download_button("Download the effective coding (CSV)", df[cols].to_csv(index=False),
                        file_name="coding.csv", mime="text/csv")
+
+
+def topics_under_themes():
+    st.subheader("Topics under each theme")
+    by_theme = TV.topics_by_theme(store, theme_ids=CODEBOOK.theme_ids)
+    if not by_theme:
+        st.info(TV.HINT)
+        return
+    for theme, t in by_theme.items():
+        words = "; ".join(f"{r.topic}: {', '.join((r.keywords or '').split(', ')[:3])}"
+                          f"{' (EMERGENT)' if r.emergent else ''}" for r in t.itertuples())
+        st.markdown(f"{theme_badges(theme)} {len(t)} topic{'s' * (len(t) != 1)}, "
+                    f"{int(t['size'].sum())} segments · {html.escape(words)}",
+                    unsafe_allow_html=True)
+        st.dataframe(t.assign(emergent=t["emergent"].map({True: "EMERGENT", False: ""})),
+                     width="stretch", hide_index=True)
+
+
+def page_topics():
+    st.header("Topics")
+    run = TV.latest_topics_run(store)
+    table = TV.topics_table(store)
+    if run is None or table.empty:
+        st.info(TV.HINT)
+        return
+    real = table[table["topic"] != -1]
+    st.caption(f"Topics run {run['id']} ({run.get('finished_at') or run.get('started_at')}) · "
+               f"{len(real)} topics · {int(table['size'].sum())} segments · "
+               f"{int(real['emergent'].sum())} emergent (no sub-code close: candidate new codes). "
+               "Run `python -m qual topics` again to refit.")
+    shown = table.assign(
+        emergent=table["emergent"].map({True: "EMERGENT", False: ""}),
+        similarity=table["similarity"].round(3),
+        theme=table["theme"].where(table["topic"] != -1, "(outliers)"))
+    st.dataframe(shown[["topic", "size", "keywords", "theme", "subcode", "similarity",
+                        "emergent"]], width="stretch", hide_index=True)
+    sizes = TV.theme_topic_sizes(store)
+    if len(sizes):
+        st.subheader("Topic sizes by theme")
+        st.bar_chart(sizes, x="topic", y="size", color="theme", horizontal=True)
+    st.subheader("Example quotes")
+    for r in table.itertuples(index=False):
+        where = ("outliers" if r.topic == -1 else
+                 f"{r.subcode}{' · EMERGENT' if r.emergent else ''} · sim {r.similarity:.2f}")
+        with st.expander(f"Topic {r.topic} ({r.size}) · {r.keywords} — {where}"):
+            for ex in r.examples:
+                st.markdown(f"> {html.escape(ex)}")
 
 
 def page_agreement():
@@ -303,6 +352,6 @@ def page_agreement():
 
 try:
     {"Review queue": page_review, "Transcript": page_transcript, "Overview": page_overview,
-     "Agreement": page_agreement}[page]()
+     "Topics": page_topics, "Agreement": page_agreement}[page]()
 finally:
     store.close()

@@ -1,5 +1,7 @@
 """The Streamlit review app through ``streamlit.testing.v1.AppTest`` against a real store file."""
 
+import html
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -78,3 +80,93 @@ def test_pages_render(app, coded_store, page):
         assert 'title="' in html and "background:" in html and "Not redacted" in app.caption[0].value
     if page in ("Overview", "Agreement"):
         assert len(app.dataframe) >= 1
+
+
+# -- topics -------------------------------------------------------------------------------------
+@pytest.fixture
+def topics_stored(coded_store, codebook, embedder):
+    """A topics run stored as ``python -m qual topics`` stores it, fitted by ``qual.topics`` on
+    one coded document's stakeholder segments (a small corpus: KMeans, a few seconds)."""
+    import pandas as pd
+
+    from qual.embed import CachedEmbedder
+    from qual.topics import TopicModel, usable_segments
+
+    segs, _ = usable_segments(coded_store.segments(role="stakeholder"))
+    segs = segs[segs["document"] == segs["document"].iloc[0]].reset_index(drop=True)
+    encoder = CachedEmbedder(embedder, coded_store)
+    vectors = encoder.encode(segs["text"].tolist())
+    result = TopicModel(codebook, encoder, seed=1).fit(segs["text"].tolist(), vectors)
+    run_id = coded_store.start_run("topics", codebook_version=codebook.version)
+    coded_store.add_topics(run_id, result.topics,
+                           pd.DataFrame({"segment_id": segs["segment_id"].to_numpy(),
+                                         "topic": result.assignments}))
+    coded_store.finish_run(run_id, "complete")
+    return result.topics
+
+
+def test_topicview_reads_the_latest_topics_run(coded_store, topics_stored, codebook):
+    from qual import topicview as TV
+
+    table = TV.topics_table(coded_store)
+    assert set(table["topic"]) == set(topics_stored["topic"])
+    real_rows = table[table["topic"] != -1]
+    assert real_rows["size"].is_monotonic_decreasing          # largest first, outliers last
+    assert (table["topic"] != -1).iloc[: len(real_rows)].all()
+    assert table.columns.tolist()[:8] == ["topic", "size", "keywords", "theme", "subcode",
+                                          "similarity", "emergent", "examples"]
+    row = table.set_index("topic").loc[int(topics_stored["topic"].iloc[0])]
+    src = topics_stored.set_index("topic").loc[int(topics_stored["topic"].iloc[0])]
+    assert row.keywords == src.keywords and row.examples == src.examples
+    by_theme = TV.topics_by_theme(coded_store, theme_ids=codebook.theme_ids)
+    real = topics_stored[topics_stored["topic"] != -1]
+    assert set(by_theme) == set(real["theme"]) and set(by_theme) <= set(codebook.theme_ids)
+    assert sum(len(t) for t in by_theme.values()) == len(real)
+    for theme, t in by_theme.items():
+        assert set(t["topic"]) == set(real.loc[real["theme"] == theme, "topic"])
+        assert t["subcode"].str.startswith(theme + ".").all()
+    sizes = TV.theme_topic_sizes(coded_store)
+    assert sizes["size"].sum() == real["size"].sum()
+
+
+def test_topicview_without_a_topics_run_is_empty(coded_store):
+    from qual import topicview as TV
+
+    assert TV.latest_topics_run(coded_store) is None
+    assert TV.topics_table(coded_store).empty and TV.topics_by_theme(coded_store) == {}
+    assert TV.theme_topic_sizes(coded_store).empty
+
+
+def test_topics_page_without_topics_says_run_the_command(app):
+    app.radio(key="page").set_value("Topics").run()
+    assert not app.exception
+    assert app.header[0].value == "Topics"
+    assert any("python -m qual topics" in i.value for i in app.info)
+    app.radio(key="page").set_value("Overview").run()
+    assert any("python -m qual topics" in i.value for i in app.info)
+
+
+def test_topics_page_shows_stored_topics(topics_stored, coded_store, monkeypatch):
+    monkeypatch.setenv("QUAL_DB", str(coded_store.path))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.run()
+    at.radio(key="page").set_value("Topics").run()
+    assert not at.exception
+    assert not any("python -m qual topics` first" in i.value for i in at.info)
+    real = topics_stored[topics_stored["topic"] != -1]
+    keyword = real["keywords"].iloc[0].split(", ")[0]
+    table = at.dataframe[0].value
+    assert keyword in " ".join(table["keywords"]) and set(table["topic"]) == set(
+        topics_stored["topic"])
+    labels = [e.label for e in at.expander]
+    assert len(labels) == len(topics_stored) and any(keyword in lb for lb in labels)
+    quotes = html.unescape(" ".join(m.value for m in at.markdown))
+    assert real["examples"].iloc[0][0][:40] in quotes
+    if real["emergent"].any():
+        assert "EMERGENT" in " ".join(table["emergent"])
+    at.radio(key="page").set_value("Overview").run()
+    assert not at.exception
+    assert any(s.value == "Topics under each theme" for s in at.subheader)
+    assert keyword in html.unescape(" ".join(m.value for m in at.markdown))
+    under = [d.value for d in at.dataframe if "subcode" in d.value.columns]
+    assert sum(len(d) for d in under) == len(real)
