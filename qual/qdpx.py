@@ -47,6 +47,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from lxml import etree
 
 from . import __version__
@@ -329,13 +330,7 @@ def project_input(store, codebook, *, name: str = "qual project") -> ProjectInpu
 
     coding = effective_coding(store)
     docs = [store.document(int(i)) for i in store.documents()["id"]]
-    memos = []
-    if hasattr(store, "memos"):
-        try:
-            m = store.memos()
-            memos = m.to_dict("records") if hasattr(m, "to_dict") else list(m)
-        except Exception:  # noqa: BLE001 - memos are an extra; never block the export
-            memos = []
+    memos = store.memos().to_dict("records")
     return ProjectInput(codebook, coding, docs, store.latest_run("code"), memos, name)
 
 
@@ -412,9 +407,9 @@ def build_project(inp: ProjectInput) -> tuple[bytes, dict[str, str]]:
         g = guid("memo", m.get("id"), m.get("created_at"))
         notes.append((g, f"Memo by {m.get('author')}", m.get("text", ""), m.get("author"),
                       m.get("created_at")))
-        if m.get("segment_id") is not None and m.get("segment_id") == m.get("segment_id"):
+        if pd.notna(m.get("segment_id")):
             memo_by_segment.setdefault(int(m["segment_id"]), []).append(g)
-        elif m.get("document_id") is not None:
+        elif pd.notna(m.get("document_id")):
             memo_by_doc.setdefault(int(m["document_id"]), []).append(g)
 
     sources = {}

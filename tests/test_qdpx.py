@@ -48,6 +48,9 @@ def _export(store, codebook, path):
 def test_qdpx_validates_and_every_selection_is_its_segment(coded_store, codebook, schema,
                                                           tmp_path):
     seg_id, sub = _review_one(coded_store, codebook)
+    doc_id = int(coded_store.documents()["id"].iloc[0])
+    coded_store.add_memo("alex", "Whole interview: cautious about legal gateways.",
+                         document_id=doc_id)
     qde, sources = _export(coded_store, codebook, tmp_path / "p.qdpx")
     assert not qde.startswith(b"\xef\xbb\xbf")
     root = etree.fromstring(qde)
@@ -81,6 +84,7 @@ def test_qdpx_validates_and_every_selection_is_its_segment(coded_store, codebook
     notes = [n.findtext("q:PlainTextContent", namespaces=NS)
              for n in root.iterfind("q:Notes/q:Note", NS)]
     assert "Clearly about the technical side." in notes
+    assert "Whole interview: cautious about legal gateways." in notes   # a document memo
     # provenance: run, codebook version, redaction
     desc = root.findtext("q:Description", namespaces=NS)
     run = coded_store.latest_run()
