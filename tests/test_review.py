@@ -249,3 +249,11 @@ def test_two_reviewers_at_once_lose_nothing(coded_store):
     log = R.decision_log(coded_store)
     assert len(log) == 50 and (log["reviewer"] == "ann").sum() == 20
     assert R.effective_coding(coded_store)["reviewed"].sum() == 40
+
+
+def test_review_refuses_to_listen_beyond_this_machine(coded_store, capsys):
+    from qual.cli import main
+
+    assert main(["review", "--db", str(coded_store.path), "--address", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to listen on 0.0.0.0" in err and "--address" in err

@@ -16,6 +16,9 @@ CSV_COLUMNS = ["segment_id", "themes", "polarity", "memo"]
 
 
 # -- review --------------------------------------------------------------------------------
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def streamlit_command(db, port: int, address: str = "127.0.0.1") -> list[str]:
     return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
             "--server.address", address, "--server.port", str(port),
@@ -26,6 +29,12 @@ def run_review(args) -> int:
     from ..errors import QualError
     from ..store import Store
 
+    if args.address not in LOOPBACK:
+        # Transcripts are sensitive: serving them beyond this machine needs reviewer passwords,
+        # which qual does not have yet, so it refuses rather than expose the store.
+        raise QualError(f"refusing to listen on {args.address}: the app serves only this machine "
+                        f"({', '.join(LOOPBACK)}) until reviewer passwords are supported",
+                        field="--address")
     db = Path(args.db).resolve()
     if not db.exists():
         raise QualError("no store here; run `python -m qual code transcripts/` first", path=db)
