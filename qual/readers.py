@@ -437,15 +437,19 @@ def _stage_text(stripped: str) -> str | None:
 # Decoding, front matter
 # --------------------------------------------------------------------------------------------
 
-def _decode(data: bytes, path: Path) -> tuple[str, str]:
+def decode_text(data: bytes, path: Path, what: str = "text transcript",
+                hint: str = "save it as plain text (.txt) or Word (.docx)") -> tuple[str, str]:
+    """Decode a text file's bytes: UTF-16 with a BOM, UTF-8 (with or without a BOM), then
+    Windows-1252. Returns ``(text, encoding)``; a binary or undecodable file is a ReadError.
+    Shared by the transcript readers, ``metadata.csv`` and ``redact.txt``."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16"), "utf-16"
         except UnicodeDecodeError as exc:
             raise ReadError(f"cannot decode this UTF-16 file: {exc.reason}", path=path) from None
     if b"\x00" in data:
-        raise ReadError("this is a binary file (it contains NUL bytes), not a text transcript; "
-                        "save it as plain text (.txt) or Word (.docx)", path=path)
+        raise ReadError(f"this is a binary file (it contains NUL bytes), not a {what}; {hint}",
+                        path=path)
     if data.startswith(b"\xef\xbb\xbf"):
         try:
             return data[3:].decode("utf-8"), "utf-8-sig"
@@ -1168,7 +1172,7 @@ def read_transcript(path, metadata: dict | None = None, max_bytes: int = 50_000_
     if fmt == "docx":
         builder = _parse_docx(data, p, max_bytes)
     else:
-        raw, encoding = _decode(data, p)
+        raw, encoding = decode_text(data, p)
         text = _clean_text(raw, p)
         if not text.strip():
             raise ReadError("file is empty", path=p)
@@ -1288,12 +1292,7 @@ def read_metadata(folder) -> dict[str, dict]:
         data = csv_path.read_bytes()
     except OSError as exc:
         raise ReadError(f"cannot read metadata.csv: {exc.strerror or exc}", path=csv_path) from None
-    if b"\x00" in data:
-        raise ReadError("metadata.csv is a binary file, not CSV text", path=csv_path)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")
+    text, _ = decode_text(data, csv_path, "CSV text file", "save metadata.csv as CSV (UTF-8)")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         return {}

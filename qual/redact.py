@@ -45,6 +45,7 @@ from typing import Iterable, Mapping
 
 from .errors import ReadError
 from .model import Transcript, Turn
+from .readers import decode_text
 
 __all__ = ["Replacement", "KINDS", "redact", "write_key", "read_name_list", "load_ner"]
 
@@ -603,15 +604,7 @@ def read_name_list(path) -> list[str]:
         data = p.read_bytes()
     except OSError as exc:
         raise ReadError(f"cannot read the name list: {exc.strerror or exc}", path=p) from None
-    if b"\x00" in data:
-        raise ReadError("the name list is a binary file, not text (one name per line)", path=p)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = data.decode("cp1252")
-        except UnicodeDecodeError:
-            raise ReadError("the name list is not UTF-8 text", path=p) from None
+    text, _ = decode_text(data, p, "name list", "write one name per line as plain text")
     names: list[str] = []
     seen = set()
     for lineno, line in enumerate(text.splitlines(), 1):
