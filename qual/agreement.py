@@ -32,7 +32,7 @@ def codings(store, machine_all: bool = True) -> pd.DataFrame:
     dec = store.decisions()
     if len(dec):
         undone = {a.get("undoes") for a in dec["after"] if a.get("undoes") is not None}
-        kept = dec[(dec["action"] != "undo") & ~dec["id"].isin(undone)]
+        kept = dec[dec["action"].isin(["accept", "reject", "recode"]) & ~dec["id"].isin(undone)]
         latest = kept.groupby(["segment_id", "reviewer"]).tail(1)
         frames.append(pd.DataFrame({
             "segment_id": latest["segment_id"].to_numpy(), "coder": latest["reviewer"].to_numpy(),

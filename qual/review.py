@@ -14,6 +14,14 @@ Decision kinds (``action``):
   is the coding before that decision, with ``undoes`` (the id taken back) and, when no
   decision remains in force, ``machine: true`` — the segment falls back to the machine's
   (latest) coding and counts as not reviewed again.
+
+Boundaries: ``split_segment`` cuts a segment in two where the machine lumped two points
+together; ``merge_segments`` joins neighbouring segments of one turn that the machine cut
+apart; ``take_back_boundary_change`` restores the segments as they were. The new segments
+continue the old ones: they show the old machine coding until the next ``code`` run and
+carry the old reviewer decision flagged *stale* (the text differs), so they come back into
+the queue. Likewise when a transcript file changes, the new version's segments carry the
+decisions made on the old version's (stale where their text changed).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .coder import NONE, split_labels
+from .errors import StoreError
 
 ACTIONS = ("accept", "reject", "recode", "undo")
 POLARITIES = ("barrier", "opportunity", "neutral")
@@ -131,17 +140,50 @@ def _has_label(col: pd.Series, labels) -> pd.Series:
     return col.fillna("").astype(str).str.contains(pattern, regex=True)
 
 
+#: document metadata fields that name a stakeholder group, most specific first
+GROUP_FIELDS = ("stakeholder_group", "group", "sector", "organisation_type", "organisation")
+
+
+def group_fields(documents: pd.DataFrame) -> list[str]:
+    """Metadata fields the documents have that can group stakeholders: the usual names
+    (``GROUP_FIELDS``) first, then any other field that some documents share (more than one
+    value, fewer values than documents)."""
+    seen: dict[str, set] = {}
+    for m in documents.get("metadata", []):
+        for k, v in (m or {}).items():
+            if isinstance(v, (str, int, float)) and str(v).strip():
+                seen.setdefault(k, set()).add(str(v).strip())
+    usual = [f for f in GROUP_FIELDS if f in seen]
+    other = sorted(k for k, vals in seen.items() if k not in usual
+                   and 1 < len(vals) < max(len(documents), 2))
+    return usual + other
+
+
+def with_groups(coding: pd.DataFrame, documents: pd.DataFrame, field: str | None) -> pd.DataFrame:
+    """``coding`` with a ``group`` column: the value of the document metadata ``field``
+    (e.g. ``stakeholder_group`` from metadata.csv), or ``(not given)``."""
+    values = {}
+    if field:
+        values = {int(i): str((m or {}).get(field) or "").strip()
+                  for i, m in zip(documents["id"], documents["metadata"])}
+    group = coding["document_id"].map(lambda d: values.get(int(d)) or "(not given)")
+    return coding.assign(group=group.to_numpy())
+
+
 def review_queue(coding: pd.DataFrame, *, themes=None, subcodes=None, polarity=None,
                  min_confidence: float | None = None, max_confidence: float | None = None,
-                 document_ids=None, reviewed: bool | None = False,
+                 document_ids=None, groups=None, reviewed: bool | None = False,
                  order: str = "confidence") -> pd.DataFrame:
     """The segments to review, filtered and ordered (a view of ``effective_coding``'s frame).
 
     ``themes`` / ``subcodes``: keep segments whose effective coding has any of them (``none``
     is a theme here). ``polarity``: one or several polarities. ``reviewed``: False (default)
-    only those without a decision in force, True only decided ones, None both.
+    those without a decision in force or whose decision was made on other text (stale),
+    True only decided ones that are not stale, None all.
+    ``groups``: keep segments whose ``group`` (see ``with_groups``) is one of these.
     ``order``: ``confidence`` (least confident first; never coded last), ``document`` (text
-    order), ``theme`` (by first theme, then confidence), or ``speaker``.
+    order), ``theme`` (by first theme, then confidence), ``group`` (by stakeholder group,
+    then confidence; needs ``with_groups``), or ``speaker``.
     """
     df = coding
     mask = pd.Series(True, index=df.index)
@@ -159,20 +201,33 @@ def review_queue(coding: pd.DataFrame, *, themes=None, subcodes=None, polarity=N
         mask &= conf <= max_confidence
     if document_ids:
         mask &= df["document_id"].isin(list(document_ids))
+    if groups or order == "group":
+        if "group" not in df:
+            raise ReviewError("grouping by stakeholder group needs with_groups(coding, ...)")
+        if groups:
+            mask &= df["group"].isin([groups] if isinstance(groups, str) else list(groups))
     if reviewed is not None:
-        mask &= df["reviewed"] == bool(reviewed)
+        stale = df["stale"].fillna(False).astype(bool) if "stale" in df else False
+        if reviewed:
+            mask &= df["reviewed"] & ~stale
+        else:                                   # a decision made on other text needs a look
+            mask &= ~df["reviewed"] | stale
     out = df[mask].assign(_conf=conf[mask])
     if order == "confidence":
-        out = out.sort_values(["_conf", "document", "idx"], na_position="last", kind="stable")
+        out = out.sort_values(["_conf", "document", "start"], na_position="last", kind="stable")
     elif order == "document":
-        out = out.sort_values(["document", "idx"], kind="stable")
+        out = out.sort_values(["document", "start"], kind="stable")
     elif order == "theme":
         out = out.assign(_t=out["themes"].fillna("").str.split(";").str[0])
-        out = out.sort_values(["_t", "_conf", "document", "idx"], kind="stable").drop(columns="_t")
+        out = out.sort_values(["_t", "_conf", "document", "start"], kind="stable").drop(columns="_t")
+    elif order == "group":
+        out = out.sort_values(["group", "_conf", "document", "start"], na_position="last",
+                              kind="stable")
     elif order == "speaker":
         out = out.sort_values(["speaker", "_conf"], kind="stable")
     else:
-        raise ReviewError(f"unknown queue order '{order}' (confidence, document, theme, speaker)")
+        raise ReviewError(f"unknown queue order '{order}'"
+                          " (confidence, document, theme, group, speaker)")
     return out.drop(columns="_conf").reset_index(drop=True)
 
 
@@ -198,7 +253,7 @@ def effective_coding_of(store, segment_id: int) -> pd.Series | None:
     r["confidence"] = code["confidence"] if code else float("nan")
     r["source"] = "machine" if code else "none"
     r["reviewed"] = False
-    decs = store.segment_decisions(int(segment_id))
+    decs = store.segment_decisions(int(segment_id), lineage=True)
     if len(decs):
         a = decs.iloc[-1]["after"]
         if not a.get("machine"):
@@ -274,7 +329,7 @@ def apply_decision(store, segment_id: int, reviewer: str, action: str, *, themes
                            (before["subcodes"] if themes is None else []),
                            "polarity": polarity or before["polarity"]}, codebook)
     else:  # undo
-        decs = store.segment_decisions(segment_id)
+        decs = store.segment_decisions(segment_id, lineage=True)
         stack = _in_force(decs)
         if not stack:
             raise ReviewError(f"nothing to undo on segment {segment_id}")
@@ -285,6 +340,124 @@ def apply_decision(store, segment_id: int, reviewer: str, action: str, *, themes
             after["machine"] = True
     return store.add_decision(int(segment_id), reviewer, action, before, after, memo=memo or "",
                               text_sha256=None)
+
+
+# -- boundaries: split, merge, take back ---------------------------------------------------
+_CUT = re.compile(r"(?<=[.?!…])[\"')\]]*\s+|(?<=[,;:])\s+|\s+(?=[-–—]\s)")
+
+
+def split_points(text: str) -> list[int]:
+    """Offsets into ``text`` where a reviewer may cut it: after sentence ends and after
+    commas, semicolons, colons and before dashes — each leaving words on both sides."""
+    cuts = []
+    for m in _CUT.finditer(text):
+        at = m.end()
+        if re.search(r"\w", text[:m.start()]) and re.search(r"\w", text[at:]):
+            cuts.append(at)
+    return cuts
+
+
+def _require_reviewer(reviewer: str) -> str:
+    reviewer = (reviewer or "").strip()
+    if not reviewer:
+        raise ReviewError("a decision needs the reviewer's name")
+    return reviewer
+
+
+def _active_segment(store, segment_id: int) -> dict:
+    seg = store.segment_record(int(segment_id))
+    if seg is None:
+        raise ReviewError(f"no segment with id {segment_id}")
+    if not seg["active"]:
+        raise ReviewError(f"segment {segment_id} was already split or merged (reload)")
+    return seg
+
+
+def split_segment(store, segment_id: int, at: int, reviewer: str, *, memo: str = "") -> list[int]:
+    """Cut a segment in two at ``at`` (an offset into the segment's text, e.g. one of
+    ``split_points``). Whitespace at the cut goes to neither part. Returns the two new
+    segments' ids; the old one is kept, inactive, with a ``split`` decision in the log."""
+    reviewer = _require_reviewer(reviewer)
+    seg = _active_segment(store, segment_id)
+    text = seg["text"]
+    at = int(at)
+    left, right = text[:at], text[at:]
+    if not (0 < at < len(text)) or not re.search(r"\w", left) or not re.search(r"\w", right):
+        raise ReviewError(f"cannot split segment {segment_id} at {at}: both parts need words")
+    left_end = seg["start"] + len(left.rstrip())
+    right_start = seg["start"] + at + (len(right) - len(right.lstrip()))
+    before = coding_of(effective_coding_of(store, segment_id))
+    try:
+        return store.replace_segments([int(segment_id)], [(seg["start"], left_end),
+                                                          (right_start, seg["end"])],
+                                      kind="split", reviewer=reviewer, before=before, memo=memo)
+    except StoreError as e:
+        raise ReviewError(str(e)) from None
+
+
+def merge_segments(store, segment_ids, reviewer: str, *, memo: str = "") -> int:
+    """Join neighbouring segments of one speaker turn into one (the text between them is
+    kept). Returns the new segment's id; the old ones are kept, inactive, with a ``merge``
+    decision each in the log."""
+    reviewer = _require_reviewer(reviewer)
+    ids = sorted({int(i) for i in segment_ids})
+    if len(ids) < 2:
+        raise ReviewError("merging needs at least two segments")
+    segs = sorted((_active_segment(store, i) for i in ids), key=lambda r: r["start"])
+    if len({(r["document_id"], r["turn_index"]) for r in segs}) != 1:
+        raise ReviewError("only segments of the same speaker turn can be merged")
+    turn = store.segments(role=None, document_id=segs[0]["document_id"])
+    turn = turn[turn["turn_index"] == segs[0]["turn_index"]]
+    between = turn[(turn["start"] > segs[0]["start"]) & (turn["start"] < segs[-1]["start"])
+                   & ~turn["segment_id"].isin(ids)]
+    if len(between):
+        raise ReviewError("only neighbouring segments can be merged: segment "
+                          f"{int(between.iloc[0]['segment_id'])} lies between them")
+    before = coding_of(effective_coding_of(store, segs[0]["segment_id"]))
+    try:
+        return store.replace_segments(ids, [(segs[0]["start"], segs[-1]["end"])], kind="merge",
+                                      reviewer=reviewer, before=before, memo=memo)[0]
+    except StoreError as e:
+        raise ReviewError(str(e)) from None
+
+
+def neighbours(store, segment_id: int) -> tuple[int | None, int | None]:
+    """The active segments before and after this one in its speaker turn (or None)."""
+    seg = store.segment_record(int(segment_id))
+    if seg is None:
+        return None, None
+    turn = store.segments(role=None, document_id=seg["document_id"])
+    turn = turn[turn["turn_index"] == seg["turn_index"]].sort_values("start")
+    ids = turn["segment_id"].tolist()
+    if seg["segment_id"] not in ids:
+        return None, None
+    i = ids.index(seg["segment_id"])
+    return (ids[i - 1] if i > 0 else None), (ids[i + 1] if i + 1 < len(ids) else None)
+
+
+def take_back_boundary_change(store, segment_id: int, reviewer: str, *, memo: str = "") -> list[int]:
+    """Undo the split or merge that made ``segment_id`` (or that replaced it): the old
+    segments come back, with their decisions. Returns the restored segments' ids."""
+    reviewer = _require_reviewer(reviewer)
+    decision = None
+    own = store.segment_decisions(int(segment_id))
+    own = own[own["action"].isin(["split", "merge"])]
+    if len(own):
+        decision = int(own.iloc[-1]["id"])
+    else:
+        for level in store.ancestor_levels(segment_id)[:1]:
+            for parent in level:
+                d = store.segment_decisions(parent)
+                d = d[d["action"].isin(["split", "merge"])]
+                for r in d.itertuples(index=False):
+                    if int(segment_id) in r.after.get("into", []):
+                        decision = int(r.id)
+    if decision is None:
+        raise ReviewError(f"segment {segment_id} was not made or replaced by a split or merge")
+    try:
+        return store.restore_segments(decision, reviewer=reviewer, memo=memo)
+    except StoreError as e:
+        raise ReviewError(str(e)) from None
 
 
 def decision_log(store, segment_id: int | None = None) -> pd.DataFrame:

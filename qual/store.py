@@ -15,6 +15,7 @@ This is the only module that writes SQL. Everything else asks it for plain data
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ import pandas as pd
 
 from .errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -165,7 +166,42 @@ CREATE TABLE segment_topics (
 CREATE INDEX segment_topics_segment ON segment_topics (segment_id)
 """
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+# v3: reviewers split and merge segments, and a changed document's new segments continue the
+# old ones, so decisions carry over. A segment replaced by a split or merge stays (the log
+# points at it) but is no longer active.
+_SCHEMA_V3 = """
+ALTER TABLE segments ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE segments ADD COLUMN origin TEXT NOT NULL DEFAULT 'machine';
+CREATE TABLE segment_parents (
+    segment_id INTEGER NOT NULL REFERENCES segments (id),
+    parent_id  INTEGER NOT NULL REFERENCES segments (id),
+    kind       TEXT NOT NULL,                 -- version | split | merge
+    exact      INTEGER NOT NULL,              -- 1: same text as the parent
+    PRIMARY KEY (segment_id, parent_id)
+);
+CREATE INDEX segment_parents_parent ON segment_parents (parent_id)
+"""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
+
+_SEGMENT_COLUMNS = ('s.id AS segment_id, s.document_id, d.name AS document, s.idx, s.start,'
+                    ' s."end", s.text, s.text_sha256, s.speaker, s.role, s.turn_index, s.context,'
+                    " s.active, s.origin")
+
+#: decision actions that set a segment's coding; the others change segment boundaries
+CODING_ACTIONS = ("accept", "reject", "recode", "undo")
+#: decision actions that change boundaries (logged on the segments they replace)
+STRUCTURE_ACTIONS = ("split", "merge", "restore")
+
+
+def _is_locked(e: Exception) -> bool:
+    msg = str(e)
+    return "locked" in msg or "busy" in msg
+
+
+def _is_readonly(e: Exception) -> bool:
+    msg = str(e)
+    return "readonly" in msg or "read-only" in msg
 
 
 def now() -> str:
@@ -183,8 +219,17 @@ def _blob_to_vector(b: bytes) -> np.ndarray:
 class Store:
     """A qual project store. ``Store(path)`` creates or opens (and migrates) the file."""
 
-    def __init__(self, path: str | Path = "qual.db", *, timeout: float = 30.0):
+    def __init__(self, path: str | Path = "qual.db", *, timeout: float | None = None):
+        """``timeout``: seconds to wait for another process's write to finish before a write
+        fails with a StoreError (default: ``$QUAL_BUSY_TIMEOUT``, else 30)."""
         self.path = Path(path)
+        if timeout is None:
+            try:
+                timeout = float(os.environ.get("QUAL_BUSY_TIMEOUT") or 30.0)
+            except ValueError:
+                raise StoreError("QUAL_BUSY_TIMEOUT must be a number of seconds",
+                                 path=self.path) from None
+        self.timeout = timeout
         if self.path.is_dir():
             raise StoreError("is a folder, expected a qual store file", path=self.path)
         if not self.path.parent.exists():
@@ -201,6 +246,8 @@ class Store:
             self.conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as e:
+            if _is_readonly(e) or _is_locked(e):
+                raise self._error(e) from None
             raise StoreError(f"cannot open the store: {e}", path=self.path) from None
 
     # -- plumbing -------------------------------------------------------------------------
@@ -215,33 +262,56 @@ class Store:
 
     @contextmanager
     def transaction(self):
-        """One write transaction (BEGIN IMMEDIATE), retried while another writer holds the lock."""
-        for attempt in range(50):
+        """One write transaction (BEGIN IMMEDIATE). While another process holds the write lock
+        it waits up to the busy timeout, then fails with a StoreError naming the file; a failed
+        write is rolled back whole, and SQLite faults (read-only, locked, disk full, I/O) are
+        StoreErrors naming the file."""
+        deadline = time.monotonic() + self.timeout
+        while True:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
                 break
             except sqlite3.OperationalError as e:
-                if "locked" not in str(e) and "busy" not in str(e):
-                    raise self._error(e) from None
-                time.sleep(0.05 * (attempt + 1))
-        else:
-            raise StoreError("the store stayed locked by another process", path=self.path)
+                if _is_locked(e) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                raise self._error(e) from None
         try:
             yield self.conn
+        except sqlite3.OperationalError as e:
+            self._rollback()
+            raise self._error(e) from None
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
             try:
                 self.conn.execute("COMMIT")
             except sqlite3.DatabaseError as e:
-                self.conn.execute("ROLLBACK")
+                self._rollback()
                 raise self._error(e) from None
 
+    def _rollback(self) -> None:
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        except sqlite3.DatabaseError:
+            pass                              # SQLite already rolled back (e.g. disk full)
+
     def _error(self, e: Exception) -> StoreError:
+        """A StoreError naming the store for an SQLite fault, in the analyst's words."""
         msg = str(e)
-        if "readonly" in msg or "read-only" in msg:
-            msg = "the store is read-only (check the file's permissions)"
+        if _is_readonly(e):
+            msg = ("cannot write to the store: it is read-only (check the permissions of the "
+                   "file and its folder, or copy it somewhere writable)")
+        elif _is_locked(e):
+            msg = (f"the store is locked: another process has been writing to it for over "
+                   f"{self.timeout:g} s (busy timeout); nothing was written, try again when it "
+                   "has finished")
+        elif "disk is full" in msg or "database or disk is full" in msg:
+            msg = "cannot write to the store: the disk is full; nothing was written"
+        elif "disk I/O error" in msg:
+            msg = "cannot write to the store: disk I/O error; nothing was written"
         return StoreError(msg, path=self.path)
 
     def _migrate(self) -> None:
@@ -302,6 +372,8 @@ class Store:
                 return row[0]
             version = c.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM documents WHERE name=?",
                                 (transcript.name,)).fetchone()[0]
+            previous = c.execute("SELECT id FROM documents WHERE name=? AND current=1"
+                                 " ORDER BY version DESC LIMIT 1", (transcript.name,)).fetchone()
             c.execute("UPDATE documents SET current = 0 WHERE name = ?", (transcript.name,))
             cur = c.execute(
                 "INSERT INTO documents (name, path, format, sha256, text, text_sha256, metadata,"
@@ -321,7 +393,24 @@ class Store:
                 " role, turn_index, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(doc_id, i, s.start, s.end, s.text, sha256_text(s.text), s.speaker, s.role,
                   s.turn_index, s.context) for i, s in enumerate(segments)])
+            if previous:
+                self._link_version(c, previous[0], doc_id)
             return doc_id
+
+    @staticmethod
+    def _link_version(c, old_doc: int, new_doc: int) -> None:
+        """Link a new document version's segments to the old version's segments they
+        continue, so reviewer decisions carry over (see ``qual.lineage``)."""
+        from .lineage import match_segments
+
+        old = c.execute('SELECT id, text FROM segments WHERE document_id=? AND active=1'
+                        " ORDER BY start", (old_doc,)).fetchall()
+        new = c.execute("SELECT id, text FROM segments WHERE document_id=? ORDER BY start",
+                        (new_doc,)).fetchall()
+        pairs = match_segments([r[1] for r in old], [r[1] for r in new])
+        c.executemany("INSERT INTO segment_parents (segment_id, parent_id, kind, exact)"
+                      " VALUES (?, ?, 'version', ?)",
+                      [(new[j][0], old[i][0], int(exact)) for j, i, exact in pairs])
 
     def set_current(self, document_id: int) -> None:
         """Make this version of its document the current one (e.g. a file changed back)."""
@@ -352,22 +441,23 @@ class Store:
 
     def segments(self, *, role: str | None = "stakeholder", current_only: bool = True,
                  document_id: int | None = None) -> pd.DataFrame:
-        """Segments (with their document's name) in document and text order."""
+        """Segments (with their document's name) in document and text order. ``current_only``:
+        only the current version of each document, and only segments not replaced by a
+        reviewer's split or merge."""
         clauses, params = [], []
         if role:
             clauses.append("s.role = ?")
             params.append(role)
         if current_only:
-            clauses.append("d.current = 1")
+            clauses.append("d.current = 1 AND s.active = 1")
         if document_id is not None:
             clauses.append("s.document_id = ?")
             params.append(document_id)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         return self._df(
-            'SELECT s.id AS segment_id, s.document_id, d.name AS document, s.idx, s.start, s."end",'
-            " s.text, s.text_sha256, s.speaker, s.role, s.turn_index, s.context"
+            f"SELECT {_SEGMENT_COLUMNS}"
             f" FROM segments s JOIN documents d ON d.id = s.document_id {where}"
-            " ORDER BY d.name, s.document_id, s.idx", params)
+            " ORDER BY d.name, s.document_id, s.start", params)
 
     # -- embedding cache --------------------------------------------------------------------
     def get_embeddings(self, model: str, hashes: list[str]) -> dict[str, np.ndarray]:
@@ -480,20 +570,182 @@ class Store:
 
     # -- review app ---------------------------------------------------------------------------
     def latest_decisions(self) -> pd.DataFrame:
-        """The latest decision on each segment (one row per decided segment), ``after`` parsed."""
+        """The latest coding decision on each segment (one row per decided segment), ``after``
+        parsed. A segment continuing another (a new document version's, or a reviewer's split
+        or merge) carries the latest decision of the nearest segments it continues, unless it
+        has a later one of its own; ``carried_from`` names the segment it came from."""
+        marks = ",".join("?" * len(CODING_ACTIONS))
         df = self._df(
             "SELECT d.* FROM decisions d JOIN (SELECT segment_id, MAX(id) AS id FROM decisions"
-            " GROUP BY segment_id) l ON l.id = d.id ORDER BY d.segment_id")
+            f" WHERE action IN ({marks}) GROUP BY segment_id) l ON l.id = d.id"
+            " ORDER BY d.segment_id", CODING_ACTIONS)
+        df = self._carry(df, "id", own_wins=False)
         df["after"] = [json.loads(a) for a in df["after"]]
         df["before"] = [json.loads(b) for b in df["before"]]
         return df
 
-    def segment_decisions(self, segment_id: int) -> pd.DataFrame:
-        """Every decision on one segment, oldest first, ``before``/``after`` parsed."""
-        df = self._df("SELECT * FROM decisions WHERE segment_id=? ORDER BY id", (int(segment_id),))
+    def segment_decisions(self, segment_id: int, *, lineage: bool = False) -> pd.DataFrame:
+        """Every decision on one segment, oldest first, ``before``/``after`` parsed. With
+        ``lineage``: the coding decisions that decide its coding, i.e. its own and those of
+        the nearest segments it continues (see ``latest_decisions``)."""
+        ids = [int(segment_id)]
+        if lineage:
+            for level in self.ancestor_levels(segment_id):
+                hit = self.conn.execute(
+                    f"SELECT 1 FROM decisions WHERE segment_id IN ({','.join('?' * len(level))})"
+                    " LIMIT 1", level).fetchone()
+                if hit:
+                    ids += level
+                    break
+        where = f"segment_id IN ({','.join('?' * len(ids))})"
+        params: list = list(ids)
+        if lineage:
+            where += f" AND action IN ({','.join('?' * len(CODING_ACTIONS))})"
+            params += CODING_ACTIONS
+        df = self._df(f"SELECT * FROM decisions WHERE {where} ORDER BY id", params)
         df["before"] = [json.loads(b) for b in df["before"]]
         df["after"] = [json.loads(a) for a in df["after"]]
         return df
+
+    # -- segment lineage: new versions, splits and merges -------------------------------------
+    def parents(self) -> pd.DataFrame:
+        """``segment_id, parent_id, kind, exact``: which segment continues which."""
+        return self._fast_df("SELECT segment_id, parent_id, kind, exact FROM segment_parents")
+
+    def ancestor_levels(self, segment_id: int) -> list[list[int]]:
+        """The segments ``segment_id`` continues: its parents, then theirs, ... (nearest first)."""
+        levels, frontier, seen = [], [int(segment_id)], {int(segment_id)}
+        while frontier:
+            marks = ",".join("?" * len(frontier))
+            rows = self.conn.execute(f"SELECT DISTINCT parent_id FROM segment_parents WHERE"
+                                     f" segment_id IN ({marks}) ORDER BY parent_id",
+                                     frontier).fetchall()
+            frontier = [r[0] for r in rows if r[0] not in seen]
+            seen.update(frontier)
+            if frontier:
+                levels.append(frontier)
+        return levels
+
+    def _carry(self, own: pd.DataFrame, order: str, *, own_wins: bool) -> pd.DataFrame:
+        """Rows keyed by ``segment_id`` (codes or decisions) plus rows carried down the
+        lineage: a segment without a row of its own (or, unless ``own_wins``, with an older
+        one by ``order``) gets the latest row of its nearest ancestors that have one, under
+        its own ``segment_id``, with ``carried_from`` set to the ancestor's id."""
+        own = own.assign(carried_from=pd.Series(pd.NA, index=own.index, dtype="Int64"))
+        par = self.parents()
+        if not len(par) or not len(own):
+            return own
+        par = par[["segment_id", "parent_id"]].rename(columns={"segment_id": "child",
+                                                                "parent_id": "anc"})
+        have = own.set_index("segment_id")
+        frontier, found = par, []
+        covered: set = set()
+        for _ in range(64):                              # lineage depth: versions and cuts
+            hits = frontier[frontier["anc"].isin(have.index) & ~frontier["child"].isin(covered)]
+            if len(hits):
+                rows = have.loc[hits["anc"].to_numpy()].reset_index()
+                rows["carried_from"] = rows["segment_id"].astype("Int64")
+                rows["segment_id"] = hits["child"].to_numpy()
+                rows = rows.sort_values(order, kind="stable").drop_duplicates("segment_id",
+                                                                               keep="last")
+                found.append(rows)
+                covered.update(rows["segment_id"])
+            frontier = (frontier.merge(par, left_on="anc", right_on="child",
+                                       suffixes=("", "_up"))
+                        [["child", "anc_up"]].rename(columns={"anc_up": "anc"}))
+            if not len(frontier):
+                break
+        if not found:
+            return own
+        carried = pd.concat(found, ignore_index=True)[own.columns]
+        if own_wins:
+            carried = carried[~carried["segment_id"].isin(own["segment_id"])]
+            out = pd.concat([own, carried], ignore_index=True)
+        else:
+            out = (pd.concat([own, carried], ignore_index=True)
+                   .sort_values(order, kind="stable")
+                   .drop_duplicates("segment_id", keep="last"))
+        return out.sort_values("segment_id", kind="stable", ignore_index=True)
+
+    def replace_segments(self, old_ids: list[int], new: list[tuple[int, int]], *, kind: str,
+                         reviewer: str, before: dict, memo: str = "") -> list[int]:
+        """A reviewer's ``split`` or ``merge``: in one transaction, the active segments
+        ``old_ids`` (one turn of one document) make way for new segments at ``new``
+        (``(start, end)`` offsets into the document text); each new segment continues the
+        old ones it overlaps, and a decision on each old segment logs the change. Returns the
+        new segments' ids."""
+        from .hashing import sha256_text
+
+        if kind not in ("split", "merge"):
+            raise StoreError(f"unknown boundary change '{kind}'", path=self.path)
+        with self.transaction() as c:
+            marks = ",".join("?" * len(old_ids))
+            olds = c.execute(f'SELECT id, document_id, start, "end", speaker, role, turn_index,'
+                             f" context, active FROM segments WHERE id IN ({marks})",
+                             old_ids).fetchall()
+            if len(olds) != len(set(old_ids)) or not all(r["active"] for r in olds):
+                raise StoreError("a segment to change is gone or was already replaced"
+                                 " (someone else may have changed it: reload)", path=self.path)
+            first = olds[0]
+            text = c.execute("SELECT text FROM documents WHERE id=?",
+                             (first["document_id"],)).fetchone()[0]
+            idx = c.execute("SELECT MAX(idx) FROM segments WHERE document_id=?",
+                            (first["document_id"],)).fetchone()[0]
+            ids = []
+            for k, (start, end) in enumerate(new, 1):
+                cur = c.execute(
+                    'INSERT INTO segments (document_id, idx, start, "end", text, text_sha256,'
+                    " speaker, role, turn_index, context, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+                    " ?, ?, ?)",
+                    (first["document_id"], idx + k, start, end, text[start:end],
+                     sha256_text(text[start:end]), first["speaker"], first["role"],
+                     first["turn_index"], first["context"], kind))
+                ids.append(cur.lastrowid)
+                c.executemany("INSERT INTO segment_parents (segment_id, parent_id, kind, exact)"
+                              " VALUES (?, ?, ?, 0)",
+                              [(cur.lastrowid, o["id"], kind) for o in olds
+                               if o["start"] < end and start < o["end"]])
+            c.execute(f"UPDATE segments SET active = 0 WHERE id IN ({marks})", old_ids)
+            after = json.dumps({"into": ids, "spans": [list(x) for x in new],
+                                "replaced": sorted(old_ids)}, sort_keys=True)
+            for o in olds:
+                c.execute("INSERT INTO decisions (segment_id, reviewer, created_at, action,"
+                          " before, after, memo, text_sha256) VALUES (?, ?, ?, ?, ?, ?, ?,"
+                          " (SELECT text_sha256 FROM segments WHERE id=?))",
+                          (o["id"], reviewer, now(), kind, json.dumps(before, sort_keys=True),
+                           after, memo, o["id"]))
+            return ids
+
+    def restore_segments(self, decision_id: int, *, reviewer: str, memo: str = "") -> list[int]:
+        """Take back a split or merge (logged as ``restore`` decisions): the segments it
+        replaced become active again and the ones it made inactive. Refused when a made
+        segment has itself been split or merged since."""
+        with self.transaction() as c:
+            row = c.execute("SELECT action, after FROM decisions WHERE id=?",
+                            (int(decision_id),)).fetchone()
+            if row is None or row["action"] not in ("split", "merge"):
+                raise StoreError(f"decision {decision_id} is not a split or merge",
+                                 path=self.path)
+            after = json.loads(row["after"])
+            made, replaced = after["into"], after["replaced"]
+            m1, m2 = ",".join("?" * len(made)), ",".join("?" * len(replaced))
+            if c.execute(f"SELECT COUNT(*) FROM segments WHERE id IN ({m2}) AND active=0",
+                         replaced).fetchone()[0] != len(replaced):
+                raise StoreError("that change was already taken back", path=self.path)
+            if c.execute(f"SELECT COUNT(*) FROM segments WHERE id IN ({m1}) AND active=1",
+                         made).fetchone()[0] != len(made):
+                raise StoreError("the segments of that change were changed again since;"
+                                 " take back the later change first", path=self.path)
+            c.execute(f"UPDATE segments SET active = 0 WHERE id IN ({m1})", made)
+            c.execute(f"UPDATE segments SET active = 1 WHERE id IN ({m2})", replaced)
+            note = json.dumps({"undoes": int(decision_id), "restored": replaced,
+                               "retired": made}, sort_keys=True)
+            for sid in replaced:
+                c.execute("INSERT INTO decisions (segment_id, reviewer, created_at, action,"
+                          " before, after, memo, text_sha256) VALUES (?, ?, ?, 'restore', '{}',"
+                          " ?, ?, (SELECT text_sha256 FROM segments WHERE id=?))",
+                          (sid, reviewer, now(), note, memo, sid))
+            return list(replaced)
 
     def decision_count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
@@ -519,21 +771,28 @@ class Store:
     def segment_record(self, segment_id: int) -> dict | None:
         """One segment as a dict (``segment_id``, document, offsets, text, speaker...), or None."""
         row = self.conn.execute(
-            'SELECT s.id AS segment_id, s.document_id, d.name AS document, s.idx, s.start, s."end",'
-            " s.text, s.text_sha256, s.speaker, s.role, s.turn_index, s.context"
+            f"SELECT {_SEGMENT_COLUMNS}"
             " FROM segments s JOIN documents d ON d.id = s.document_id WHERE s.id = ?",
             (int(segment_id),)).fetchone()
         return dict(row) if row else None
 
     def latest_machine_code(self, segment_id: int) -> dict | None:
-        """The segment's code from its latest complete ``code`` run, or None."""
-        row = self.conn.execute(
-            "SELECT c.* FROM codes c JOIN runs r ON r.id = c.run_id AND r.status = 'complete'"
-            " AND r.kind = 'code' WHERE c.segment_id = ? ORDER BY c.run_id DESC LIMIT 1",
-            (int(segment_id),)).fetchone()
+        """The segment's code from its latest complete ``code`` run, or None. A segment a
+        run has not coded yet (cut by a reviewer, or a new version's) shows the code of the
+        segment it continues."""
+        row = None
+        for level in [[int(segment_id)], *self.ancestor_levels(segment_id)]:
+            marks = ",".join("?" * len(level))
+            row = self.conn.execute(
+                "SELECT c.* FROM codes c JOIN runs r ON r.id = c.run_id AND r.status = 'complete'"
+                f" AND r.kind = 'code' WHERE c.segment_id IN ({marks})"
+                " ORDER BY c.run_id DESC LIMIT 1", level).fetchone()
+            if row is not None:
+                break
         if row is None:
             return None
         d = dict(row)
+        d["segment_id"] = int(segment_id)
         d["scores"] = json.loads(d["scores"])
         return d
 
@@ -557,13 +816,12 @@ class Store:
             clauses.append("s.role = ?")
             params.append(role)
         if current_only:
-            clauses.append("d.current = 1")
+            clauses.append("d.current = 1 AND s.active = 1")
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         seg = self._fast_df(
-            'SELECT s.id AS segment_id, s.document_id, d.name AS document, s.idx, s.start, s."end",'
-            " s.text, s.text_sha256, s.speaker, s.role, s.turn_index, s.context"
+            f"SELECT {_SEGMENT_COLUMNS}"
             f" FROM segments s JOIN documents d ON d.id = s.document_id {where}", params)
-        seg = seg.sort_values(["document", "document_id", "idx"], kind="stable",
+        seg = seg.sort_values(["document", "document_id", "start"], kind="stable",
                               ignore_index=True)
         run_ids = [r[0] for r in self.conn.execute(
             "SELECT id FROM runs WHERE kind='code' AND status='complete' ORDER BY id")]
@@ -576,6 +834,7 @@ class Store:
             codes = self._fast_df(f"SELECT * FROM codes WHERE run_id IN ({marks})"
                                   " ORDER BY segment_id, run_id", run_ids)
             codes = codes.drop_duplicates("segment_id", keep="last", ignore_index=True)
+        codes = self._carry(codes, "run_id", own_wins=True)
         if scores:
             codes["scores"] = [json.loads(s) for s in codes["scores"]]
         return seg, codes

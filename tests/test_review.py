@@ -44,7 +44,7 @@ def test_queue_filters(coded_store, codebook):
     q = R.review_queue(coding, document_ids=[doc], reviewed=None)
     assert len(q) and (q["document_id"] == doc).all()
     q = R.review_queue(coding, order="document", reviewed=None)
-    assert q[["document", "idx"]].equals(q.sort_values(["document", "idx"])[["document", "idx"]])
+    assert q[["document", "start"]].equals(q.sort_values(["document", "start"])[["document", "start"]])
     with pytest.raises(R.ReviewError):
         R.review_queue(coding, order="nonsense")
 
@@ -257,3 +257,25 @@ def test_review_refuses_to_listen_beyond_this_machine(coded_store, capsys):
     assert main(["review", "--db", str(coded_store.path), "--address", "0.0.0.0"]) == 2
     err = capsys.readouterr().err
     assert "refusing to listen on 0.0.0.0" in err and "--address" in err
+
+
+def test_queue_by_stakeholder_group(coded_store):
+    docs = coded_store.documents()
+    fields = R.group_fields(docs)
+    assert fields[:2] == ["stakeholder_group", "sector"]   # from the samples' metadata.csv
+    coding = R.with_groups(R.effective_coding(coded_store), docs, "sector")
+    meta = dict(zip(docs["id"], docs["metadata"]))
+    assert (coding["group"] == coding["document_id"].map(lambda d: meta[d]["sector"])).all()
+    q = R.review_queue(coding, order="group")
+    groups = q["group"].tolist()
+    assert groups == sorted(groups) and len(set(groups)) >= 2
+    for _, part in q.groupby("group", sort=False):     # least confident first within a group
+        conf = part["confidence"].dropna().to_numpy()
+        assert (conf[:-1] <= conf[1:]).all()
+    one = groups[0]
+    only = R.review_queue(coding, groups=[one])
+    assert len(only) == groups.count(one) and (only["group"] == one).all()
+    none = R.with_groups(R.effective_coding(coded_store), docs, "no_such_field")
+    assert (none["group"] == "(not given)").all()
+    with pytest.raises(R.ReviewError, match="with_groups"):
+        R.review_queue(R.effective_coding(coded_store), order="group")
