@@ -179,3 +179,31 @@ def test_decisions_follow_a_changed_transcript_to_its_new_version(tmp_path, embe
         assert store.decision_count() == 3
     finally:
         store.close()
+
+
+def test_a_version_2_store_is_brought_forward_with_its_segments(tmp_path):
+    import sqlite3
+
+    from qual.store import MIGRATIONS, SCHEMA_VERSION
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    for v in (1, 2):
+        for statement in MIGRATIONS[v].split(";\n"):
+            if statement.strip():
+                conn.execute(statement)
+    conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+    conn.execute("INSERT INTO documents (id, name, format, sha256, text, text_sha256, metadata,"
+                 " version, parameters, ingested_at) VALUES (1, 'a.txt', 'txt', 'x',"
+                 " 'A: Hello there.', 'y', '{}', 1, '{}', 'now')")
+    conn.execute('INSERT INTO segments (id, document_id, idx, start, "end", text, text_sha256,'
+                 " speaker, role, turn_index) VALUES (7, 1, 0, 3, 15, 'Hello there.', 'z', 'A',"
+                 " 'stakeholder', 0)")
+    conn.commit()
+    conn.close()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION == 3
+        seg = store.segments()
+        assert seg["segment_id"].tolist() == [7]
+        assert seg.iloc[0]["active"] == 1 and seg.iloc[0]["origin"] == "machine"
+        assert store.parents().empty

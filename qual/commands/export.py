@@ -22,8 +22,7 @@ def run(args) -> int:
               f"{Path(out).resolve()}")
         return 0
 
-    from ..export import ExportError, about_rows, coded_segments_table, write_csv, write_xlsx
-    from ..review import effective_coding
+    from ..export import ExportError
     from ..store import Store
 
     if not Path(args.db).exists():
@@ -35,35 +34,47 @@ def run(args) -> int:
             print(f"warning: the latest run was coded with codebook version "
                   f"{run_info['codebook_version']}; the codebook given is version "
                   f"{codebook.version}")
-        if fmt == "qdpx":
-            from ..qdpx import project_input, provenance, write_qdpx
-
-            inp = project_input(store, codebook, name=args.name or Path(args.output).stem)
-            out = write_qdpx(inp, args.output)
-            n = int(inp.coding["themes"].map(
-                lambda v: isinstance(v, str) and v not in ("", "none")).sum())
-            print(f"wrote a REFI-QDA project: {len(inp.documents)} sources, {n} coded "
-                  f"segments, to {Path(out).resolve()}")
-            print(provenance(inp.run, codebook, inp.documents))
-            return 0
-        coding = effective_coding(store)
-        documents = store.documents()
-        runs = {int(r): store.run(int(r)) for r in coding["run_id"].dropna().unique()}
-        table = coded_segments_table(coding, documents, codebook.theme_ids, runs)
-        about = about_rows(run_info, codebook, documents, table)
-        if fmt == "xlsx":
-            from ..summarise import summary_from_store
-
-            summary = summary_from_store(store, codebook)
-            quotes = _quotes_frame(summary)
-            out = write_xlsx(table, args.output, theme_ids=codebook.theme_ids, quotes=quotes,
-                             about=about)
-        else:
-            out = write_csv(table, args.output)
-    print(f"wrote {len(table)} coded segments to {Path(out).resolve()}")
-    print("; ".join(f"{k}: {v}" for k, v in about if k in ("run", "codebook version (run)",
-                                                           "redaction")))
+        _, lines = export_project(store, codebook, fmt, args.output,
+                                  name=args.name or Path(args.output).stem)
+    for line in lines:
+        print(line)
     return 0
+
+
+def export_project(store, codebook, fmt: str, output, *, name: str | None = None):
+    """Write the effective coding as ``fmt`` (csv, xlsx or qdpx) to ``output`` (atomically).
+    Returns ``(path, lines)``: the file written and what to tell the user about it. Used by
+    the ``export`` command and by the app's downloads."""
+    from ..export import about_rows, coded_segments_table, write_csv, write_xlsx
+    from ..review import effective_coding
+
+    if fmt == "qdpx":
+        from ..qdpx import project_input, provenance, write_qdpx
+
+        inp = project_input(store, codebook, name=name or Path(output).stem)
+        out = write_qdpx(inp, output)
+        n = int(inp.coding["themes"].map(
+            lambda v: isinstance(v, str) and v not in ("", "none")).sum())
+        return out, [f"wrote a REFI-QDA project: {len(inp.documents)} sources, {n} coded "
+                     f"segments, to {Path(out).resolve()}",
+                     provenance(inp.run, codebook, inp.documents)]
+    run_info = store.latest_run("code")
+    coding = effective_coding(store)
+    documents = store.documents()
+    runs = {int(r): store.run(int(r)) for r in coding["run_id"].dropna().unique()}
+    table = coded_segments_table(coding, documents, codebook.theme_ids, runs)
+    about = about_rows(run_info, codebook, documents, table)
+    if fmt == "xlsx":
+        from ..summarise import summary_from_store
+
+        summary = summary_from_store(store, codebook)
+        out = write_xlsx(table, output, theme_ids=codebook.theme_ids,
+                         quotes=_quotes_frame(summary), about=about)
+    else:
+        out = write_csv(table, output)
+    return out, [f"wrote {len(table)} coded segments to {Path(out).resolve()}",
+                 "; ".join(f"{k}: {v}" for k, v in about
+                           if k in ("run", "codebook version (run)", "redaction"))]
 
 
 def _quotes_frame(summary):
