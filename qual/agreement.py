@@ -25,14 +25,17 @@ from .coder import NONE, split_labels
 MACHINE = "machine"
 
 
-def codings(store, machine_all: bool = True) -> pd.DataFrame:
+def codings(store, machine_all: bool = True, blind_only: bool = False) -> pd.DataFrame:
     """Long frame ``segment_id, coder, themes`` (sorted ';'-joined theme ids or 'none')
-    for the machine and for each reviewer."""
+    for the machine and for each reviewer. ``blind_only``: a reviewer's coding counts only
+    where they coded without seeing the machine's (see ``review.apply_decision``)."""
     frames = []
     dec = store.decisions()
     if len(dec):
         undone = {a.get("undoes") for a in dec["after"] if a.get("undoes") is not None}
         kept = dec[dec["action"].isin(["accept", "reject", "recode"]) & ~dec["id"].isin(undone)]
+        if blind_only:
+            kept = kept[[bool(a.get("blind")) for a in kept["after"]]]
         latest = kept.groupby(["segment_id", "reviewer"]).tail(1)
         frames.append(pd.DataFrame({
             "segment_id": latest["segment_id"].to_numpy(), "coder": latest["reviewer"].to_numpy(),
@@ -99,13 +102,16 @@ def pair_agreement(wide: pd.DataFrame, a: str, b: str, themes: list[str]) -> dic
     return row
 
 
-def agreement(store, themes: list[str] | None = None) -> dict:
+def agreement(store, themes: list[str] | None = None, *, blind_only: bool = False) -> dict:
     """``{"pairs": DataFrame (one row per coder pair: segments, agreement, alpha,
     kappa_<theme>, alpha_<theme>), "disagreements": DataFrame, "coders": [...]}``.
 
     Pairs: the machine with each reviewer, and each two reviewers, on segments both coded.
+    A reviewer who accepts what the machine showed agrees with it by construction; with
+    ``blind_only`` only decisions made without seeing the machine's coding count, which
+    measures the machine against independent human coding.
     """
-    long = codings(store, machine_all=False)
+    long = codings(store, machine_all=False, blind_only=blind_only)
     themes = list(themes or [])
     if len(long):
         seen = sorted({t for v in long["themes"] for t in v.split(";") if t != NONE})

@@ -183,7 +183,8 @@ def review_queue(coding: pd.DataFrame, *, themes=None, subcodes=None, polarity=N
     ``groups``: keep segments whose ``group`` (see ``with_groups``) is one of these.
     ``order``: ``confidence`` (least confident first; never coded last), ``document`` (text
     order), ``theme`` (by first theme, then confidence), ``group`` (by stakeholder group,
-    then confidence; needs ``with_groups``), or ``speaker``.
+    then confidence; needs ``with_groups``), ``random`` (a fixed shuffle, for blind coding of
+    an unbiased sample), or ``speaker``.
     """
     df = coding
     mask = pd.Series(True, index=df.index)
@@ -223,11 +224,14 @@ def review_queue(coding: pd.DataFrame, *, themes=None, subcodes=None, polarity=N
     elif order == "group":
         out = out.sort_values(["group", "_conf", "document", "start"], na_position="last",
                               kind="stable")
+    elif order == "random":                      # a fixed shuffle: a sample for agreement
+        key = (out["segment_id"].astype("int64") * 2654435761) % 4294967296
+        out = out.assign(_r=key.to_numpy()).sort_values("_r", kind="stable").drop(columns="_r")
     elif order == "speaker":
         out = out.sort_values(["speaker", "_conf"], kind="stable")
     else:
         raise ReviewError(f"unknown queue order '{order}'"
-                          " (confidence, document, theme, group, speaker)")
+                          " (confidence, document, theme, group, random, speaker)")
     return out.drop(columns="_conf").reset_index(drop=True)
 
 
@@ -305,18 +309,24 @@ def _validate(coding: dict, codebook) -> dict:
 
 
 def apply_decision(store, segment_id: int, reviewer: str, action: str, *, themes=None,
-                   subcodes=None, polarity=None, memo: str = "", codebook=None) -> int:
+                   subcodes=None, polarity=None, memo: str = "", codebook=None,
+                   blind: bool = False) -> int:
     """Record one decision on a segment and return its id (the log is append-only).
 
     ``accept`` records the coding shown; ``reject`` codes the segment ``none``; ``recode``
     sets ``themes`` / ``subcodes`` / ``polarity`` (checked against ``codebook`` when given;
     a sub-code brings its theme along); ``undo`` takes back the latest decision in force.
+    ``blind``: the reviewer coded without being shown the machine's coding (recorded in the
+    decision's ``after``; agreement can count only such decisions, which an accept of what
+    was shown cannot inflate). Only a recode or reject can be blind.
     """
     reviewer = (reviewer or "").strip()
     if not reviewer:
         raise ReviewError("a decision needs the reviewer's name")
     if action not in ACTIONS:
         raise ReviewError(f"unknown action '{action}' (expected {', '.join(ACTIONS)})")
+    if blind and action not in ("recode", "reject"):
+        raise ReviewError("only a recode or a reject can be made blind")
     row = _segment_row(store, segment_id)
     before = coding_of(row)
     if action == "accept":
@@ -338,6 +348,8 @@ def apply_decision(store, segment_id: int, reviewer: str, action: str, *, themes
         after["undoes"] = int(undone["id"])
         if len(stack) == 1:
             after["machine"] = True
+    if blind:
+        after = {**after, "blind": True}
     return store.add_decision(int(segment_id), reviewer, action, before, after, memo=memo or "",
                               text_sha256=None)
 

@@ -279,3 +279,24 @@ def test_queue_by_stakeholder_group(coded_store):
     assert (none["group"] == "(not given)").all()
     with pytest.raises(R.ReviewError, match="with_groups"):
         R.review_queue(R.effective_coding(coded_store), order="group")
+
+
+def test_blind_decisions_and_blind_only_agreement(coded_store, capsys):
+    from qual.cli import main
+
+    coding = R.effective_coding(coded_store)
+    q = R.review_queue(coding, order="random")
+    assert sorted(q["segment_id"]) == sorted(coding["segment_id"])
+    assert q["segment_id"].tolist() == R.review_queue(coding, order="random")["segment_id"].tolist()
+    assert q["segment_id"].tolist() != sorted(q["segment_id"])
+    a, b = int(q.segment_id[0]), int(q.segment_id[1])
+    with pytest.raises(R.ReviewError, match="blind"):
+        R.apply_decision(coded_store, a, "ann", "accept", blind=True)
+    R.apply_decision(coded_store, a, "ann", "recode", themes=["public"], blind=True)
+    R.apply_decision(coded_store, b, "ann", "accept")
+    every = agreement(coded_store)["pairs"].set_index("coder_b")
+    blind = agreement(coded_store, blind_only=True)["pairs"].set_index("coder_b")
+    assert every.loc["ann", "segments"] == 2 and blind.loc["ann", "segments"] == 1
+    assert main(["agreement", "--blind-only", "--db", str(coded_store.path)]) == 0
+    out = capsys.readouterr().out
+    assert "machine" in out and "ann" in out

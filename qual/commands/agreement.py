@@ -15,10 +15,11 @@ def run(args) -> int:
 
     codebook = load_codebook(args.codebook)
     with Store(args.db) as store:
-        result = agreement(store, codebook.theme_ids)
+        result = agreement(store, codebook.theme_ids, blind_only=args.blind_only)
     pairs, dis = result["pairs"], result["disagreements"]
     if pairs.empty:
-        print("no segment has been coded by two coders yet (review some segments first)")
+        print("no segment has been coded by two coders yet (review some segments first"
+              + (", coding blind in the app" if args.blind_only else "") + ")")
         return 0
     cols = ["coder_a", "coder_b", "segments", "agreement", "alpha"] + [
         f"kappa_{t}" for t in codebook.theme_ids]
@@ -41,6 +42,9 @@ def register(sub) -> None:
                                    "on the segments both coded.")
     add_db_option(p)
     p.add_argument("--codebook", default=None, help="codebook (for the theme order)")
+    p.add_argument("--blind-only", action="store_true",
+                   help="count only decisions reviewers made without seeing the machine's "
+                        "coding (blind mode in the app): an accept cannot inflate agreement")
     p.add_argument("--disagreements", default=None, metavar="FILE.csv",
                    help="write the list of disagreements to this CSV")
     p.set_defaults(func=run)
