@@ -16,17 +16,59 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from qual import access as A
 from qual import review as R
 from qual import topicview as TV
 from qual.errors import QualError
 from qual.store import Store
 
 DB = os.environ.get("QUAL_DB", "qual.db")
-PAGES = ("Review queue", "Transcript", "Overview", "Topics", "Agreement")
+PAGES = ("Review queue", "Transcript", "Overview", "Topics", "Agreement", "Downloads")
 ORDERS = {"least confident first": "confidence", "by theme": "theme",
-          "by document (text order)": "document", "by speaker": "speaker"}
+          "by stakeholder group": "group", "by document (text order)": "document",
+          "by speaker": "speaker", "random sample (for blind coding)": "random"}
+WIDGETS = ("themes_", "subcodes_", "polarity_", "memo_")
 
 st.set_page_config(page_title="qual review", layout="wide")
+
+
+# -- who is reviewing ---------------------------------------------------------------------------
+def login_gate() -> str | None:
+    """Beyond this machine the app asks for a reviewer name and password (hashes in the file
+    that `python -m qual review` passes in QUAL_ACCESS); the signed-in name is then the
+    reviewer on every decision. On 127.0.0.1 it asks for nothing."""
+    path = A.access_path_from_env()
+    address = str(st.get_option("server.address") or "")
+    if path is None:
+        if address and not A.is_loopback(address):
+            st.error(f"This app listens on {address}, beyond this machine, without reviewer "
+                     "passwords, so it shows nothing. Add a reviewer with `python -m qual "
+                     "reviewers add NAME`, then start it with `python -m qual review "
+                     f"--address {address}`.")
+            st.stop()
+        return None
+    if st.session_state.get("signed_in"):
+        return st.session_state["signed_in"]
+    st.title("qual review: sign in")
+    with st.form("login_form"):
+        name = st.text_input("Reviewer name", key="login_name")
+        password = st.text_input("Password", type="password", key="login_password")
+        submitted = st.form_submit_button("Sign in")
+    if submitted:
+        try:
+            ok = A.check_login(path, name, password)
+        except QualError as e:
+            st.error(str(e))
+            st.stop()
+        if ok:
+            st.session_state["signed_in"] = name.strip()
+            st.session_state["reviewer"] = name.strip()
+            st.rerun()
+        st.error("Wrong name or password.")
+    st.stop()
+
+
+LOGIN = login_gate()
 
 
 # -- data (all logic is in qual/) ------------------------------------------------------------
@@ -85,9 +127,16 @@ def decide(segment_id: int, action: str, **kw):
     reviewer = st.session_state.get("reviewer", "").strip()
     store = Store(DB)
     try:
+        if action == "undo" and st.session_state.get("last_change") == "boundary":
+            back = R.take_back_boundary_change(store, segment_id, reviewer)
+            st.session_state["flash"] = ("Took back the split/merge: segments "
+                                         f"{', '.join(map(str, back))} are back.")
+            st.session_state.pop("last_segment", None)
+            return
         R.apply_decision(store, segment_id, reviewer, action, codebook=CODEBOOK, **kw)
         st.session_state["flash"] = f"Saved: {action} on segment {segment_id}."
         st.session_state["last_segment"] = segment_id
+        st.session_state["last_change"] = "decision"
     except (R.ReviewError, QualError) as e:
         st.session_state["flash_error"] = str(e)
     finally:
@@ -102,7 +151,54 @@ def save_correction(segment_id: int, shown_themes: list[str]):
                 if CODEBOOK.theme_of(s) not in removed]
     decide(segment_id, "recode", themes=themes, subcodes=subcodes,
            polarity=st.session_state.get("polarity" + k, "neutral"),
-           memo=st.session_state.get("memo" + k, ""))
+           memo=st.session_state.get("memo" + k, ""), blind=bool(st.session_state.get("blind")))
+
+
+def blind_changed():
+    """Blind coding hides the machine's coding; forget what the form showed before, and
+    sample the queue at random so the blind decisions measure agreement fairly."""
+    for key in [k for k in st.session_state if str(k).startswith(WIDGETS)]:
+        del st.session_state[key]
+    if st.session_state.get("blind"):
+        st.session_state["f_order"] = "random sample (for blind coding)"
+
+
+def change_boundaries(kind: str, segment_id: int, other: int | None = None):
+    """Button callback: split a segment at the chosen cut, or merge it with a neighbour."""
+    reviewer = st.session_state.get("reviewer", "").strip()
+    k = f"_{segment_id}"
+    store = Store(DB)
+    try:
+        if kind == "split":
+            made = R.split_segment(store, segment_id, st.session_state["cut" + k], reviewer,
+                                   memo=st.session_state.get("memo" + k, ""))
+            st.session_state["flash"] = (f"Split segment {segment_id} into {made[0]} and "
+                                         f"{made[1]}; both are in the queue.")
+            new = made[0]
+        else:
+            new = R.merge_segments(store, [segment_id, other], reviewer,
+                                   memo=st.session_state.get("memo" + k, ""))
+            st.session_state["flash"] = f"Merged segments {segment_id} and {other} into {new}."
+        st.session_state["last_segment"] = new
+        st.session_state["last_change"] = "boundary"
+    except (R.ReviewError, QualError) as e:
+        st.session_state["flash_error"] = str(e)
+    finally:
+        store.close()
+
+
+def add_document_memo(document_id: int):
+    author = st.session_state.get("reviewer", "").strip()
+    store = Store(DB)
+    try:
+        R.add_memo(store, author, st.session_state.get(f"doc_memo_{document_id}", ""),
+                   document_id=document_id)
+        st.session_state["flash"] = "Memo saved."
+        st.session_state[f"doc_memo_{document_id}"] = ""
+    except (R.ReviewError, QualError) as e:
+        st.session_state["flash_error"] = str(e)
+    finally:
+        store.close()
 
 
 def skip(segment_id: int):
@@ -117,7 +213,11 @@ COLORS = {t.id: t.color for t in CODEBOOK.themes}
 
 with st.sidebar:
     st.title("qual review")
-    st.text_input("Your name (recorded on every decision)", key="reviewer")
+    if LOGIN:
+        st.session_state["reviewer"] = LOGIN
+        st.markdown(f"Signed in as **{html.escape(LOGIN)}**")
+    else:
+        st.text_input("Your name (recorded on every decision)", key="reviewer")
     page = st.radio("Page", PAGES, key="page")
     st.caption(f"Store: {Path(DB).resolve()}")
 
@@ -144,6 +244,10 @@ def page_review():
     st.header("Review queue")
     if not reviewer:
         st.info("Enter your name in the sidebar to start reviewing.")
+    blind = st.toggle("Blind coding: hide the machine's coding", key="blind",
+                      on_change=blind_changed,
+                      help="Code without seeing the machine's suggestion. Blind decisions "
+                           "give an honest machine-vs-reviewer agreement (Agreement page).")
     with st.expander("Filters and order", expanded=False):
         c1, c2, c3 = st.columns(3)
         f_themes = c1.multiselect("Theme", CODEBOOK.theme_ids + ["none"], key="f_themes")
@@ -152,15 +256,21 @@ def page_review():
         f_conf = c2.slider("Confidence", 0.0, 1.0, (0.0, 1.0), 0.05, key="f_conf")
         names = dict(zip(docs["name"], docs["id"]))
         f_docs = c3.multiselect("Document", list(names), key="f_docs")
+        fields = R.group_fields(docs)
+        f_field = c1.selectbox("Stakeholder group from", fields or ["(no metadata)"],
+                               key="f_group_field")
+        grouped = R.with_groups(df, docs, f_field if fields else None)
+        f_groups = c2.multiselect("Stakeholder group", sorted(grouped["group"].unique()),
+                                  key="f_groups")
         f_status = c3.radio("Status", ["not reviewed", "reviewed", "all"], key="f_status",
                             horizontal=True)
         f_order = c3.selectbox("Order", list(ORDERS), key="f_order")
     reviewed = {"not reviewed": False, "reviewed": True, "all": None}[f_status]
     conf = (None if f_conf[0] <= 0 else f_conf[0], None if f_conf[1] >= 1 else f_conf[1])
-    queue = R.review_queue(df, themes=f_themes, subcodes=f_sub, polarity=f_pol,
+    queue = R.review_queue(grouped, themes=f_themes, subcodes=f_sub, polarity=f_pol,
                            min_confidence=conf[0], max_confidence=conf[1],
-                           document_ids=[names[n] for n in f_docs], reviewed=reviewed,
-                           order=ORDERS[f_order])
+                           document_ids=[names[n] for n in f_docs], groups=f_groups,
+                           reviewed=reviewed, order=ORDERS[f_order])
     skipped = st.session_state.get("skipped", [])
     left = queue[~queue["segment_id"].isin(skipped)]
     done = int(df["reviewed"].sum())
@@ -179,36 +289,48 @@ def page_review():
     sid = int(row["segment_id"])
     k = f"_{sid}"
     st.subheader(f"{row['document']} · {row['speaker']} ({row['role']}) · segment {sid}")
+    if row.get("group") and row["group"] != "(not given)":
+        st.caption(f"Stakeholder group: {row['group']}")
     if isinstance(row.get("context"), str) and row["context"].strip():
         st.markdown("**Interviewer asked:**")
         st.markdown(f"> {html.escape(row['context'].strip())}")
     st.markdown("**Segment:**")
-    st.markdown(f"<div style='font-size:1.1em;border-left:4px solid "
-                f"{COLORS.get(str(row['themes']).split(';')[0], '#999')};padding-left:8px'>"
+    edge = "#999" if blind else COLORS.get(str(row["themes"]).split(";")[0], "#999")
+    st.markdown(f"<div style='font-size:1.1em;border-left:4px solid {edge};padding-left:8px'>"
                 f"{html.escape(row['text'])}</div>", unsafe_allow_html=True)
     if row.get("stale"):
-        st.warning("The segment's text changed since the last decision on it.")
+        st.warning("The decision shown was made on other text (the transcript changed, or a "
+                   "reviewer split or merged segments): check it and decide again.")
+    if row.get("origin") in ("split", "merge") and pd.notna(row.get("carried_from")):
+        st.caption(f"Made by a reviewer's {row['origin']}: it shows the machine coding of "
+                   f"segment {int(row['carried_from'])} until `python -m qual code` runs again.")
     c1, c2 = st.columns(2)
-    with c1:
-        conf_txt = f"{row['confidence']:.2f}" if pd.notna(row["confidence"]) else "—"
-        st.markdown(f"**Machine:** {theme_badges(row['machine_themes'])} "
-                    f"{html.escape(str(row['machine_subcodes'] or ''))} · "
-                    f"{row['machine_polarity']} · confidence {conf_txt}", unsafe_allow_html=True)
-        st.markdown(f"**Now:** {theme_badges(row['themes'])} ({row['source']}"
-                    f"{', ' + str(row['reviewer']) if row['reviewer'] else ''})",
-                    unsafe_allow_html=True)
-        if scores_of(row["scores"]):
-            scores = pd.Series(scores_of(row["scores"])).sort_values(ascending=False).head(8)
-            st.dataframe(scores.rename("score").to_frame(), width="stretch")
+    if blind:
+        c1.info("Blind coding: the machine's coding is hidden. Choose the themes you see "
+                "(none for no theme) and save; “Reject” codes it as no theme.")
+    if not blind:
+        with c1:
+            conf_txt = f"{row['confidence']:.2f}" if pd.notna(row["confidence"]) else "—"
+            st.markdown(f"**Machine:** {theme_badges(row['machine_themes'])} "
+                        f"{html.escape(str(row['machine_subcodes'] or ''))} · "
+                        f"{row['machine_polarity']} · confidence {conf_txt}", unsafe_allow_html=True)
+            st.markdown(f"**Now:** {theme_badges(row['themes'])} ({row['source']}"
+                        f"{', ' + str(row['reviewer']) if row['reviewer'] else ''})",
+                        unsafe_allow_html=True)
+            if scores_of(row["scores"]):
+                scores = pd.Series(scores_of(row["scores"])).sort_values(ascending=False).head(8)
+                st.dataframe(scores.rename("score").to_frame(), width="stretch")
     with c2:
         disabled = not reviewer
         b1, b2, b3 = st.columns(3)
-        b1.button("Accept", key="accept", type="primary", disabled=disabled,
-                  on_click=decide, args=(sid, "accept"), shortcut="A")
+        if not blind:
+            b1.button("Accept", key="accept", type="primary", disabled=disabled,
+                      on_click=decide, args=(sid, "accept"), shortcut="A")
         b2.button("Reject (no theme)", key="reject", disabled=disabled,
-                  on_click=decide, args=(sid, "reject"), shortcut="X")
+                  on_click=decide, args=(sid, "reject"), kwargs={"blind": blind}, shortcut="X")
         b3.button("Skip", key="skip", on_click=skip, args=(sid,), shortcut="S")
-        current = R.coding_of(row)
+        current = (R.coding_of(row) if not blind else
+                   {"themes": [], "subcodes": [], "polarity": "neutral"})
         st.multiselect("Themes", CODEBOOK.theme_ids, default=current["themes"], key="themes" + k)
         st.multiselect("Sub-codes", CODEBOOK.subcode_ids,
                        default=[s for s in current["subcodes"] if s in CODEBOOK.subcode_ids],
@@ -220,6 +342,35 @@ def page_review():
         st.button("Save correction", key="save", disabled=disabled,
                   on_click=save_correction, args=(sid, current["themes"]), shortcut="Ctrl+Enter")
         st.caption("Keys: A accept · X reject · S skip · U undo · Ctrl+Enter save")
+        boundaries(row, disabled)
+
+
+def boundaries(row, disabled: bool):
+    """Split the segment at a sentence or clause break, or merge it with a neighbour."""
+    sid = int(row["segment_id"])
+    k = f"_{sid}"
+    with st.expander("Segment boundaries: split or merge"):
+        cuts = R.split_points(row["text"])
+        if cuts:
+            text = row["text"]
+            st.selectbox("Cut after", cuts, key="cut" + k,
+                         format_func=lambda c: f"…{text[max(0, c - 40):c].strip()} ‖ "
+                                               f"{text[c:c + 30].strip()}…")
+            st.button("Split here", key="split" + k, disabled=disabled,
+                      on_click=change_boundaries, args=("split", sid))
+        else:
+            st.caption("No sentence or clause break to cut at.")
+        before, after = R.neighbours(store, sid)
+        m1, m2 = st.columns(2)
+        if before is not None:
+            m1.button("Merge with the previous segment", key="merge_prev" + k,
+                      disabled=disabled, on_click=change_boundaries,
+                      args=("merge", sid, before))
+        if after is not None:
+            m2.button("Merge with the next segment", key="merge_next" + k, disabled=disabled,
+                      on_click=change_boundaries, args=("merge", sid, after))
+        st.caption("The old segments and their decisions stay in the log; "
+                   "“Undo my last decision” takes a split or merge back.")
 
 
 def page_transcript():
@@ -260,6 +411,21 @@ def page_transcript():
         parts.append(f'<p style="{muted}"><b>{html.escape(t.speaker)}</b> '
                      f'<small>({html.escape(t.role)})</small><br>{"".join(inner)}</p>')
     st.markdown("\n".join(parts), unsafe_allow_html=True)
+    document_memos(int(doc["id"]))
+
+
+def document_memos(document_id: int):
+    st.subheader("Memos on this document")
+    memos = R.memos(store, document_id=document_id)
+    for m in memos.itertuples(index=False):
+        st.markdown(f"**{html.escape(m.author)}** · {m.created_at[:16].replace('T', ' ')}  \n"
+                    f"{html.escape(m.text)}")
+    if not len(memos):
+        st.caption("No memos yet.")
+    st.text_area("New memo (kept in the store and exported to .qdpx as a note)",
+                 key=f"doc_memo_{document_id}", height=80)
+    st.button("Save memo", key=f"save_doc_memo_{document_id}", disabled=not reviewer,
+              on_click=add_document_memo, args=(document_id,))
 
 
 def page_overview():
@@ -334,13 +500,22 @@ def page_agreement():
     from qual.agreement import agreement
 
     st.header("Agreement")
-    res = agreement(store, CODEBOOK.theme_ids)
+    blind = st.toggle("Only decisions coded blind", key="agree_blind",
+                      help="Count only decisions reviewers made with the machine's coding "
+                           "hidden (blind coding on the Review page).")
+    res = agreement(store, CODEBOOK.theme_ids, blind_only=blind)
     if not len(res["pairs"]):
-        st.info("No reviewer decisions yet: agreement needs the machine and at least one reviewer.")
+        st.info("No blind decisions yet: switch on blind coding on the Review page."
+                if blind else
+                "No reviewer decisions yet: agreement needs the machine and at least one "
+                "reviewer.")
         return
     st.caption("Machine vs each reviewer, and reviewer vs reviewer, on the segments both coded. "
                "Cohen's κ per theme (presence/absence); Krippendorff's α on the theme sets. "
-               "A reviewer's accept counts as agreeing with what they were shown.")
+               + ("Blind decisions only: the reviewers did not see the machine's coding."
+                  if blind else
+                  "A reviewer's accept counts as agreeing with what they were shown, which "
+                  "flatters the machine: for an honest figure, code a sample blind."))
     st.dataframe(res["pairs"].round(3), width="stretch", hide_index=True)
     dis = res["disagreements"]
     st.subheader(f"Disagreements to resolve ({len(dis)})")
@@ -350,8 +525,49 @@ def page_agreement():
                      hide_index=True)
 
 
+def page_downloads():
+    import tempfile
+
+    from qual.commands.export import export_project
+    from qual.summarise import summary_from_store, write_summary
+
+    st.header("Downloads")
+    redacted = bool(len(docs)) and bool(docs["redacted"].all())
+    some = bool(len(docs)) and bool(docs["redacted"].any())
+    st.caption("Redaction: " + ("applied to every document" if redacted else
+                                "applied to some documents only" if some else
+                                "not applied (the files contain the transcripts' names)")
+               + ". Every file states it too. The files reflect the coding with every "
+               "reviewer decision so far.")
+    if st.button("Prepare the files", key="prepare", type="primary"):
+        files = {}
+        with st.spinner("Writing summaries and exports…"), \
+                tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            summary = summary_from_store(store, CODEBOOK)
+            (out / "summary").mkdir()
+            for p in write_summary(summary, CODEBOOK, out / "summary").values():
+                files[Path(p).name] = Path(p).read_bytes()
+            for fmt in ("csv", "xlsx", "qdpx"):
+                path, _ = export_project(store, CODEBOOK, fmt, out / f"coding.{fmt}",
+                                         name="qual project")
+                files[Path(path).name] = Path(path).read_bytes()
+        st.session_state["downloads"] = files
+    files = st.session_state.get("downloads")
+    if not files:
+        st.info("Press “Prepare the files” to build the theme summaries (Markdown, HTML, CSV) "
+                "and the exports (CSV, Excel, REFI-QDA .qdpx for NVivo, ATLAS.ti, MAXQDA).")
+        return
+    mime = {".md": "text/markdown", ".html": "text/html", ".csv": "text/csv",
+            ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ".qdpx": "application/zip"}
+    for name, data in files.items():
+        st.download_button(f"Download {name}", data, file_name=name, key=f"dl_{name}",
+                           mime=mime.get(Path(name).suffix, "application/octet-stream"))
+
+
 try:
     {"Review queue": page_review, "Transcript": page_transcript, "Overview": page_overview,
-     "Topics": page_topics, "Agreement": page_agreement}[page]()
+     "Topics": page_topics, "Agreement": page_agreement, "Downloads": page_downloads}[page]()
 finally:
     store.close()

@@ -46,8 +46,16 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
 
     With ``redact``, personal data is pseudonymised before anything is stored (the names in
     ``redact_names`` and in a ``redact.txt`` beside the transcripts are redacted too); the
-    replacements are returned in the report, never stored."""
+    replacements are returned in the report, never stored.
+
+    Duplicates: a file with the same bytes as an earlier file in this run (the same interview
+    saved twice under different names) is read once: the later file is listed in
+    ``report.skipped`` as a duplicate of the first and is not stored or coded.
+
+    A fault of the store itself (read-only, locked, disk full) stops the whole run with a
+    StoreError; nothing half-written is left, since each document is one transaction."""
     from .embed import progress
+    from .errors import StoreError
     from .hashing import sha256_text
     from .readers import find_transcripts, read_metadata, read_transcript
     from .segment import SegmentParams, make_nlp, segment
@@ -57,6 +65,7 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
     files, report.skipped = find_transcripts(paths)
     metadata_by_folder: dict[Path, dict] = {}
     names_by_folder: dict[Path, list] = {}
+    first_by_hash: dict[str, Path] = {}            # file bytes' sha256 -> first file read
     with progress(len(files), "reading", unit="file", enabled=show_progress) as bar:
         for path in files:
             bar.update(1)
@@ -66,6 +75,12 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
                     metadata_by_folder[folder] = read_metadata(folder)
                 meta = metadata_by_folder[folder].get(path.name)
                 transcript = read_transcript(path, metadata=meta, max_bytes=max_bytes)
+                if transcript.sha256 in first_by_hash:
+                    report.skipped.append((path, f"duplicate of {first_by_hash[transcript.sha256]}"
+                                                 " (the same file content); read once, not "
+                                                 "stored or coded twice"))
+                    continue
+                first_by_hash[transcript.sha256] = path
                 if redact:
                     from .redact import read_name_list, redact as redact_transcript
 
@@ -89,6 +104,8 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
                                             text_sha256=sha256_text(transcript.text),
                                             redacted=redact, parameters=vars(segment_params))
                 report.documents.append((transcript.name, doc_id, "new"))
+            except StoreError:
+                raise
             except QualError as e:
                 report.failures.append((str(path), str(e)))
     return report
@@ -293,8 +310,22 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    import warnings
+
+    from .errors import QualWarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, QualWarning):
+            print(f"qual: warning: {message}", file=sys.stderr, flush=True)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", QualWarning)
+            previous = warnings.showwarning
+            warnings.showwarning = show
+            return args.func(args)
     except QualError as e:
         _err(str(e))
         return 2

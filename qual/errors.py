@@ -39,3 +39,17 @@ class ModelError(QualError):
 
 class StoreError(QualError):
     """The SQLite store is unusable (newer schema, locked, read-only, ...)."""
+
+
+class QualWarning(UserWarning):
+    """Something was read in a documented but lossy or surprising way (e.g. a transcript mixing
+    UTF-8 and Windows-1252). The CLI prints it as one line: ``qual: warning: <path>: <message>``."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None):
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+        where = ""
+        if self.path:
+            where = self.path + (f":{line}" if line is not None else "") + ": "
+        super().__init__(f"{where}{message}")

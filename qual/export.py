@@ -3,7 +3,10 @@ the target folder, then a rename, so a failure never leaves a half-written expor
 
 from __future__ import annotations
 
+import errno
+import io
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,22 +25,75 @@ class ExportError(QualError):
 
 @contextmanager
 def atomic_path(target: str | Path, suffix: str = ""):
-    """Yield a temporary path beside ``target``; on success rename it onto ``target``."""
+    """Yield a temporary path beside ``target``; on success rename it onto ``target``.
+
+    On any failure (a full disk, a file size limit, an error while writing) the temporary file
+    is removed and ``target`` is left as it was: no partial export. OSErrors become an
+    :class:`ExportError` naming the target and the fault."""
     target = Path(target)
     if not target.parent.exists():
         raise ExportError("the output folder does not exist", path=target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp",
-                               dir=target.parent)
+    if target.is_dir():
+        raise ExportError("is a folder; give a file name for the export", path=target)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp",
+                                   dir=target.parent)
+    except OSError as e:
+        raise _write_error(e, target) from None
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, _file_mode(target))  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, target)
     except OSError as e:
-        raise ExportError(f"cannot write: {e.strerror or e}", path=target) from None
+        raise _write_error(e, target) from None
+    except Exception as e:
+        code = _io_errno(e)
+        if code is None:
+            raise
+        raise _write_error(OSError(code, os.strerror(code)), target) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _io_errno(e: BaseException) -> int | None:
+    """The errno of an I/O fault: an OSError's, or one that a library writing through C
+    reports in its message (lxml, which openpyxl uses: ``IO_EFBIG``, ``IO_ENOSPC``)."""
+    if isinstance(e, OSError):
+        return e.errno if e.errno is not None else errno.EIO
+    m = re.match(r"IO_(E[A-Z]+)\b", str(e))
+    return getattr(errno, m.group(1), errno.EIO) if m else None
+
+
+def _drop_quietly(e: BaseException) -> None:
+    """Free the frames of a failed write now, so that writers left open in them (openpyxl's
+    worksheet generators) are closed here and their repeated I/O fault is not printed as an
+    'Exception ignored' on stderr."""
+    import gc
+    import sys
+
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda u: None if _io_errno(u.exc_value) is not None else hook(u)
+    try:
+        while e is not None:
+            e.__traceback__ = None
+            e = e.__context__
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+
+
+_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _write_error(e: OSError, target: Path) -> ExportError:
+    if e.errno in _FULL:
+        why = {errno.EFBIG: "the file size limit was reached"}.get(
+            e.errno, "no space left on the device" if e.errno == errno.ENOSPC else "disk quota")
+        return ExportError(f"cannot write: the disk is full ({why}); nothing was written and "
+                           "no partial file is left", path=target)
+    return ExportError(f"cannot write: {e.strerror or e}; nothing was written", path=target)
 
 
 def _file_mode(target: Path) -> int:
@@ -176,6 +232,16 @@ def write_xlsx(table: pd.DataFrame, output: str | Path, *, theme_ids: list[str],
         _sheet(wb, t, table[has])
     _sheet(wb, "quotes", quotes if quotes is not None else pd.DataFrame(
         columns=["theme", "document", "speaker", "start", "end", "text"]))
+    # Built in memory, then written to the target in one go.
+    buffer = io.BytesIO()
+    try:
+        wb.save(buffer)             # openpyxl writes each sheet to a temporary file first
+    except Exception as e:
+        code = _io_errno(e)
+        if code is None:
+            raise
+        _drop_quietly(e)
+        raise _write_error(OSError(code, os.strerror(code)), Path(output)) from None
     with atomic_path(output, ".xlsx") as tmp:
-        wb.save(tmp)
+        tmp.write_bytes(buffer.getvalue())
     return Path(output)

@@ -36,12 +36,13 @@ import html
 import io
 import os
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .errors import ReadError
+from .errors import QualWarning, ReadError
 from .hashing import sha256_bytes
 from .model import Transcript, Turn
 
@@ -441,7 +442,13 @@ def decode_text(data: bytes, path: Path, what: str = "text transcript",
                 hint: str = "save it as plain text (.txt) or Word (.docx)") -> tuple[str, str]:
     """Decode a text file's bytes: UTF-16 with a BOM, UTF-8 (with or without a BOM), then
     Windows-1252. Returns ``(text, encoding)``; a binary or undecodable file is a ReadError.
-    Shared by the transcript readers, ``metadata.csv`` and ``redact.txt``."""
+    Shared by the transcript readers, ``metadata.csv`` and ``redact.txt``.
+
+    Mixed encodings: a file that is mostly UTF-8 but has some bytes that are not (typically
+    text pasted from an older Windows program) is read as UTF-8 with each such byte read as
+    Windows-1252 (encoding ``utf-8+cp1252``). Nothing is dropped, and a :class:`QualWarning`
+    names the file, the number of such bytes and the lines they are on, so an analyst can
+    check those characters. A byte that is neither is a ReadError."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16"), "utf-16"
@@ -459,12 +466,38 @@ def decode_text(data: bytes, path: Path, what: str = "text transcript",
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError:
-        raise ReadError("cannot decode the text: it is neither UTF-8 nor Windows-1252 "
-                        "(is it a binary file?); save it as UTF-8 text", path=path) from None
-    return text, "cp1252"
+    undecodable = ReadError("cannot decode the text: it is neither UTF-8 nor Windows-1252 "
+                            "(is it a binary file?); save it as UTF-8 text", path=path)
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    escaped = body.decode("utf-8", "surrogateescape")   # each non-UTF-8 byte -> U+DC80..U+DCFF
+    if not _UTF8_CHAR_RE.search(escaped):
+        # no valid UTF-8 beyond ASCII: a Windows-1252 file
+        try:
+            return data.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:
+            raise undecodable from None
+    lines: list[int] = []
+
+    def one_byte(m):
+        byte = bytes([ord(m.group()) - 0xDC00])
+        lines.append(m.start())
+        try:
+            return byte.decode("cp1252")
+        except UnicodeDecodeError:
+            raise undecodable from None
+
+    text = _ESCAPED_BYTE_RE.sub(one_byte, escaped)
+    where = sorted({escaped.count("\n", 0, pos) + 1 for pos in lines})
+    shown = ", ".join(str(n) for n in where[:10]) + (", ..." if len(where) > 10 else "")
+    warnings.warn(QualWarning(
+        f"mixed encodings: mostly UTF-8, but {len(lines)} byte(s) on line(s) {shown} are not "
+        "UTF-8 and were read as Windows-1252; check those characters (save the file as UTF-8 to "
+        "silence this)", path=path), stacklevel=2)
+    return text, "utf-8+cp1252"
+
+
+_ESCAPED_BYTE_RE = re.compile("[\udc80-\udcff]")
+_UTF8_CHAR_RE = re.compile("[\u0080-\udc7f\udd00-\U0010ffff]")
 
 
 def _clean_text(text: str, path: Path) -> str:
@@ -1135,7 +1168,8 @@ def read_transcript(path, metadata: dict | None = None, max_bytes: int = 50_000_
     ``stakeholders`` names from the metadata), and the metadata: YAML front matter found at the
     top of a text file, overlaid by ``metadata`` (e.g. the file's row of metadata.csv) -- the
     explicit metadata wins on conflict -- plus ``encoding`` (the text encoding used: ``utf-8``,
-    ``utf-8-sig``, ``utf-16`` or ``cp1252``) for text formats. ``interviewers`` and
+    ``utf-8-sig``, ``utf-16``, ``cp1252`` or ``utf-8+cp1252`` for a file mixing the two, see
+    :func:`decode_text`) for text formats. ``interviewers`` and
     ``stakeholders`` are normalised to lists of names.
 
     Raises :class:`ReadError` (never anything else for bad content) when the path is missing

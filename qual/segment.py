@@ -2,8 +2,12 @@
 
 Each stakeholder turn becomes one segment, or, when it is long, several windows of
 consecutive whole sentences (at most ``max_sentences`` sentences and about ``max_words``
-words each). Interviewer and other turns are kept as single context segments so the
-app can show them, but only stakeholder segments are coded. Every segment satisfies
+words each). A sentence is never cut, unless it is longer than ``max_sentence_words`` words
+(default 4 x ``max_words``): such a run of unpunctuated text (one enormous turn, an automatic
+transcript) is cut at word boundaries, preferably after a comma or dash, into pieces of at
+most ``max_words`` words. So no segment is longer than ``max_sentence_words`` words.
+Interviewer and other turns are kept as single context segments so the app can show them,
+but only stakeholder segments are coded. Every segment satisfies
 ``document.text[start:end] == segment.text``.
 
 Sentence boundaries come from spaCy: by default a blank English pipeline with the
@@ -13,21 +17,33 @@ boundaries can be passed in instead.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .model import Segment, Transcript
+
+
+RUN_ON_FACTOR = 4
 
 
 @dataclass(frozen=True)
 class SegmentParams:
     max_sentences: int = 5
     max_words: int = 120
+    # A "sentence" longer than this many words is not a sentence but a run of unpunctuated
+    # text (an automatic transcript, one enormous turn): it is cut into pieces of at most
+    # max_words words. Default: RUN_ON_FACTOR x max_words. Real sentences stay whole.
+    max_sentence_words: int | None = None
 
     def __post_init__(self):
         if self.max_sentences < 1:
             raise ValueError("max_sentences must be at least 1")
         if self.max_words < 1:
             raise ValueError("max_words must be at least 1")
+        if self.max_sentence_words is None:
+            object.__setattr__(self, "max_sentence_words", RUN_ON_FACTOR * self.max_words)
+        if self.max_sentence_words < self.max_words:
+            raise ValueError("max_sentence_words must be at least max_words")
 
 
 def make_nlp():
@@ -51,6 +67,36 @@ def _sentence_spans(doc, base: int) -> list[tuple[int, int]]:
         start = base + sent.start_char + lead
         spans.append((start, start + len(stripped)))
     return spans
+
+
+_WORD_RE = re.compile(r"\S+")
+_BREAK_RE = re.compile(r"[,;:)\u2013\u2014]$|^[-\u2013\u2014]+$")
+
+
+def _bounded(text: str, spans: list[tuple[int, int]], max_words: int,
+             max_sentence_words: int) -> list[tuple[int, int]]:
+    """Cut any sentence longer than ``max_sentence_words`` words (a turn without punctuation,
+    a runaway transcription) into pieces of at most ``max_words`` whole words. A piece ends
+    after a comma, semicolon, colon or dash in its second half where there is one, else at the
+    limit. Sentences within ``max_sentence_words`` are never cut."""
+    out = []
+    for start, end in spans:
+        if (end - start < 2 * max_sentence_words
+                or len(text[start:end].split()) <= max_sentence_words):
+            out.append((start, end))
+            continue
+        words = [(m.start(), m.end()) for m in _WORD_RE.finditer(text, start, end)]
+        i, n = 0, len(words)
+        while n - i > max_words:
+            cut = i + max_words
+            for j in range(i + max_words, i + max(1, max_words // 2), -1):
+                if _BREAK_RE.search(text[words[j - 1][0]:words[j - 1][1]]):
+                    cut = j
+                    break
+            out.append((words[i][0], words[cut - 1][1]))
+            i = cut
+        out.append((words[i][0], words[n - 1][1]))
+    return out
 
 
 def _windows(spans: list[tuple[int, int]], words: list[int], params: SegmentParams):
@@ -89,7 +135,8 @@ def segment(transcript: Transcript, nlp=None, params: SegmentParams | None = Non
             if turn.role == "interviewer":
                 last_question = utterance
             continue
-        spans = _sentence_spans(docs[i], turn.start)
+        spans = _bounded(text, _sentence_spans(docs[i], turn.start), params.max_words,
+                         params.max_sentence_words)
         words = [len(text[s:e].split()) for s, e in spans]
         for window in _windows(spans, words, params):
             start, end = spans[window[0]][0], spans[window[-1]][1]

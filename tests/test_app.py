@@ -170,3 +170,158 @@ def test_topics_page_shows_stored_topics(topics_stored, coded_store, monkeypatch
     assert keyword in html.unescape(" ".join(m.value for m in at.markdown))
     under = [d.value for d in at.dataframe if "subcode" in d.value.columns]
     assert sum(len(d) for d in under) == len(real)
+
+
+def _has_button(app, key: str) -> bool:
+    return any(b.key == key for b in app.button)
+
+
+def _current_sid(app) -> int:
+    key = next(m.key for m in app.multiselect if m.key.startswith("themes_"))
+    return int(key.split("_")[1])
+
+
+def test_split_then_undo_from_the_queue(app, coded_store):
+    app.text_input(key="reviewer").input("ann").run()
+    sid = _current_sid(app)
+    seg = coded_store.segment_record(sid)
+    cuts = R.split_points(seg["text"])
+    if not cuts:                                   # find a segment with a cut in the queue
+        app.selectbox(key="f_order").set_value("by document (text order)").run()
+        for _ in range(30):
+            sid = _current_sid(app)
+            if R.split_points(coded_store.segment_record(sid)["text"]):
+                break
+            app.button(key="skip").click().run()
+        cuts = R.split_points(coded_store.segment_record(sid)["text"])
+    assert cuts
+    app.selectbox(key=f"cut_{sid}").set_value(cuts[0]).run()
+    app.button(key=f"split_{sid}").click().run()
+    assert not app.exception and "Split segment" in app.success[0].value
+    with Store(coded_store.path) as s:
+        d = s.decisions()
+        assert d["action"].tolist() == ["split"] and d["reviewer"].tolist() == ["ann"]
+        made = d.iloc[0]["after"]["into"]
+        live = set(s.segments()["segment_id"])
+    assert sid not in live and set(made) <= live
+    app.button(key="undo").click().run()
+    assert not app.exception and "Took back" in app.success[0].value
+    with Store(coded_store.path) as s:
+        assert s.decisions()["action"].tolist() == ["split", "restore"]
+        live = set(s.segments()["segment_id"])
+    assert sid in live and not set(made) & live
+
+
+def test_merge_with_next_from_the_queue(app, coded_store):
+    app.text_input(key="reviewer").input("ann").run()
+    app.selectbox(key="f_order").set_value("by document (text order)").run()
+    for _ in range(30):
+        sid = _current_sid(app)
+        if _has_button(app, f"merge_next_{sid}"):
+            break
+        app.button(key="skip").click().run()
+    _, nxt = R.neighbours(coded_store, sid)
+    assert nxt is not None
+    app.button(key=f"merge_next_{sid}").click().run()
+    assert not app.exception and "Merged segments" in app.success[0].value
+    with Store(coded_store.path) as s:
+        live = s.segments(role=None).set_index("segment_id")
+    merged = live[live["origin"] == "merge"]
+    assert len(merged) == 1 and sid not in live.index and nxt not in live.index
+    assert merged.iloc[0]["start"] == coded_store.segment_record(sid)["start"]
+
+
+def test_queue_by_stakeholder_group(app, coded_store):
+    app.text_input(key="reviewer").input("ann").run()
+    app.selectbox(key="f_group_field").set_value("sector").run()
+    groups = app.multiselect(key="f_groups").options
+    assert len(groups) >= 2
+    docs = coded_store.documents()
+    target = docs["metadata"].iloc[0]["sector"]
+    app.multiselect(key="f_groups").set_value([target]).run()
+    sid = _current_sid(app)
+    doc = coded_store.segment_record(sid)["document_id"]
+    assert coded_store.document(doc)["metadata"]["sector"] == target
+    assert any(f"Stakeholder group: {target}" in c.value for c in app.caption)
+    app.selectbox(key="f_order").set_value("by stakeholder group").run()
+    assert not app.exception
+
+
+def test_document_memo_on_the_transcript_page(app, coded_store):
+    app.text_input(key="reviewer").input("cy").run()
+    app.radio(key="page").set_value("Transcript").run()
+    doc_id = int(coded_store.documents().iloc[0]["id"])
+    app.text_area(key=f"doc_memo_{doc_id}").input("Interviewee was guarded about budgets.").run()
+    app.button(key=f"save_doc_memo_{doc_id}").click().run()
+    assert not app.exception
+    memos = coded_store.memos(document_id=doc_id)
+    assert memos["text"].tolist() == ["Interviewee was guarded about budgets."]
+    assert memos["author"].tolist() == ["cy"]
+    assert any("guarded about budgets" in m.value for m in app.markdown)
+
+
+def test_downloads_page_builds_every_file(app, coded_store):
+    import io
+    import zipfile
+
+    app.radio(key="page").set_value("Downloads").run()
+    assert any("Redaction: not applied" in c.value for c in app.caption)
+    app.button(key="prepare").click().run()
+    assert not app.exception
+    files = app.session_state["downloads"]
+    assert {"summary.md", "summary.html", "coding.csv", "coding.xlsx", "coding.qdpx"} <= set(files)
+    assert b"redact" in files["summary.md"].lower()
+    with zipfile.ZipFile(io.BytesIO(files["coding.qdpx"])) as z:
+        assert "project.qde" in z.namelist()
+    n = len(R.effective_coding(coded_store))
+    assert files["coding.csv"].decode("utf-8-sig").count("\n") >= n
+
+
+def test_login_gate_when_a_password_file_is_given(coded_store, tmp_path, monkeypatch):
+    from qual import access as A
+
+    pw = tmp_path / "qual-reviewers.toml"
+    A.add_reviewer(pw, "dee", "correct horse battery")
+    monkeypatch.setenv("QUAL_DB", str(coded_store.path))
+    monkeypatch.setenv("QUAL_ACCESS", str(pw))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception and not _has_button(at, "accept")      # nothing shown yet
+    at.text_input(key="login_name").input("dee")
+    at.text_input(key="login_password").input("wrong password")
+    at.button[0].click().run()
+    assert any("Wrong name or password" in e.value for e in at.error)
+    assert not _has_button(at, "accept")
+    at.text_input(key="login_name").input("dee")
+    at.text_input(key="login_password").input("correct horse battery")
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("Signed in as" in m.value for m in at.sidebar.markdown)
+    at.button(key="accept").click().run()
+    with Store(coded_store.path) as s:
+        assert s.decisions()["reviewer"].tolist() == ["dee"]
+
+
+def test_blind_coding_hides_the_machine_and_counts_apart(app, coded_store):
+    app.text_input(key="reviewer").input("eve").run()
+    app.toggle(key="blind").set_value(True).run()
+    assert not app.exception
+    assert not _has_button(app, "accept")
+    assert not any("**Machine:**" in m.value for m in app.markdown)
+    assert app.selectbox(key="f_order").value == "random sample (for blind coding)"
+    sid = _current_sid(app)
+    assert app.multiselect(key=f"themes_{sid}").value == []          # nothing pre-filled
+    app.multiselect(key=f"themes_{sid}").set_value(["processes"]).run()
+    app.button(key="save").click().run()
+    assert not app.exception
+    with Store(coded_store.path) as s:
+        d = s.decisions()
+    assert d["after"].iloc[0]["blind"] is True and d["after"].iloc[0]["themes"] == ["processes"]
+    app.toggle(key="blind").set_value(False).run()
+    app.button(key="accept").click().run()                          # a sighted accept
+    app.radio(key="page").set_value("Agreement").run()
+    table = app.dataframe[0].value
+    assert table.loc[table.coder_b == "eve", "segments"].iloc[0] == 2
+    app.toggle(key="agree_blind").set_value(True).run()
+    table = app.dataframe[0].value
+    assert table.loc[table.coder_b == "eve", "segments"].iloc[0] == 1

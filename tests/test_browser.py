@@ -3,6 +3,7 @@
 name, rejects the first segment, and the decision is in the store. A screenshot is saved
 to test-artifacts/."""
 
+import contextlib
 import os
 import shutil
 import socket
@@ -30,13 +31,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def running_app(coded_store, tmp_path):
+@contextlib.contextmanager
+def _serve(db, tmp_path, *extra):
     port = _free_port()
     log = open(tmp_path / "streamlit.log", "w")
     # as a user starts it: python -m qual review (which runs streamlit with QUAL_DB set)
-    proc = subprocess.Popen([sys.executable, "-m", "qual", "review", "--db", str(coded_store.path),
-                             "--port", str(port)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "qual", "review", "--db", str(db),
+                             "--port", str(port), *extra], cwd=REPO, stdout=log,
+                            stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 30
@@ -52,8 +54,7 @@ def running_app(coded_store, tmp_path):
                 raise AssertionError("the app did not start: "
                                      + (tmp_path / "streamlit.log").read_text()[-2000:])
             time.sleep(0.2)
-        assert f"http://127.0.0.1:{port}" in (tmp_path / "streamlit.log").read_text()
-        yield url
+        yield url, (tmp_path / "streamlit.log").read_text()
     finally:
         proc.terminate()
         try:
@@ -64,6 +65,13 @@ def running_app(coded_store, tmp_path):
     # stopping `qual review` stopped the app: the port is free again
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture
+def running_app(coded_store, tmp_path):
+    with _serve(coded_store.path, tmp_path) as (url, log):
+        assert url in log and "this machine only" in log
+        yield url
 
 
 def test_reviewer_corrects_a_segment_in_a_browser(running_app, coded_store):
@@ -99,3 +107,35 @@ def test_reviewer_corrects_a_segment_in_a_browser(running_app, coded_store):
         d = s.decisions()
     assert d["reviewer"].tolist() == ["erin"] and d["action"].tolist() == ["reject"]
     assert str(d["segment_id"][0]) in first
+
+
+def test_beyond_this_machine_a_reviewer_signs_in_with_a_password(coded_store, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    from qual import access as A
+
+    A.add_reviewer(A.default_path(coded_store.path), "fay", "linkage-spine-42")
+    with _serve(coded_store.path, tmp_path, "--address", "0.0.0.0") as (url, log), \
+            sync_playwright() as p:
+        assert "a password is required" in log
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url, wait_until="domcontentloaded")
+            page.get_by_label("Reviewer name").wait_for(timeout=30_000)
+            expect(page.get_by_text("Review queue")).to_have_count(0)   # nothing before login
+            page.get_by_label("Reviewer name").fill("fay")
+            page.get_by_role("textbox", name="Password").fill("not her password")
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_text("Wrong name or password")).to_be_visible(timeout=30_000)
+            page.get_by_role("textbox", name="Password").fill("linkage-spine-42")
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_text("Signed in as")).to_be_visible(timeout=30_000)
+            reject = page.locator("button:enabled", has_text="Reject (no theme)")
+            expect(reject).to_have_count(1, timeout=30_000)
+            reject.click()
+            expect(page.get_by_text("Saved: reject on segment")).to_be_visible(timeout=30_000)
+        finally:
+            browser.close()
+    with Store(coded_store.path) as s:
+        assert s.decisions()["reviewer"].tolist() == ["fay"]

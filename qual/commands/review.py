@@ -16,7 +16,7 @@ CSV_COLUMNS = ["segment_id", "themes", "polarity", "memo"]
 
 
 # -- review --------------------------------------------------------------------------------
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")   # any 127.x.x.x counts too (access.is_loopback)
 
 
 def streamlit_command(db, port: int, address: str = "127.0.0.1") -> list[str]:
@@ -26,24 +26,51 @@ def streamlit_command(db, port: int, address: str = "127.0.0.1") -> list[str]:
 
 
 def run_review(args) -> int:
+    from ..access import ENV_VAR, default_path, is_loopback, load
     from ..errors import QualError
     from ..store import Store
 
-    if args.address not in LOOPBACK:
-        # Transcripts are sensitive: serving them beyond this machine needs reviewer passwords,
-        # which qual does not have yet, so it refuses rather than expose the store.
-        raise QualError(f"refusing to listen on {args.address}: the app serves only this machine "
-                        f"({', '.join(LOOPBACK)}) until reviewer passwords are supported",
-                        field="--address")
     db = Path(args.db).resolve()
     if not db.exists():
         raise QualError("no store here; run `python -m qual code transcripts/` first", path=db)
+    access = Path(args.access).resolve() if args.access else default_path(db)
+    local = is_loopback(args.address)
+    # Transcripts are sensitive: beyond this machine every reviewer logs in with a password.
+    reviewers = load(access) if (not local or args.access) else {}
+    if not local and not reviewers:
+        where = "does not exist" if not access.exists() else "has no reviewers"
+        extra = f" --file {access}" if args.access else ""
+        raise QualError(
+            f"refusing to listen on {args.address}: beyond this machine the app needs reviewer "
+            f"passwords, and {access} {where}; add one with `python -m qual reviewers add "
+            f"NAME{extra}` (or serve only this machine: --address 127.0.0.1)", field="--address")
+    if args.access and not reviewers:
+        raise QualError("no reviewers in the password file; add one with `python -m qual "
+                        f"reviewers add NAME --file {access}`", path=access)
     Store(db).close()                      # refuse a file that is not a store before starting
     env = {**os.environ, "QUAL_DB": str(db)}
+    env.pop(ENV_VAR, None)
+    if reviewers:
+        env[ENV_VAR] = str(access)
     cmd = streamlit_command(db, args.port, args.address)
+    if not local:
+        # Streamlit's welcome message for a wildcard address looks up this machine's external
+        # IP on the internet; qual makes no network calls, and prints the address itself.
+        cmd += ["--logger.hideWelcomeMessage", "true"]
     print(f"review app for {db}", flush=True)
-    print(f"open http://{args.address}:{args.port} in your browser (Ctrl+C stops the app)",
-          flush=True)
+    if local:
+        print(f"listening on {args.address}: this machine only", flush=True)
+        print(f"open http://{args.address}:{args.port} in your browser (Ctrl+C stops the app)",
+              flush=True)
+    else:
+        import socket
+
+        host = args.address if args.address not in ("0.0.0.0", "::") else socket.gethostname()
+        print(f"listening on {args.address}: reachable from other machines", flush=True)
+        print(f"open http://{host}:{args.port} in a browser (Ctrl+C stops the app)", flush=True)
+    if reviewers:
+        print(f"a password is required: {len(reviewers)} reviewer(s) in {access} "
+              "(python -m qual reviewers add NAME adds one)", flush=True)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
 
     def stop(signum, frame):                  # a terminated `qual review` stops the app too
@@ -190,7 +217,11 @@ def register(sub) -> None:
     add_db_option(p)
     p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
     p.add_argument("--address", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this machine only)")
+                   help="address to listen on (default 127.0.0.1: this machine only); any "
+                        "other address needs reviewer passwords (python -m qual reviewers add)")
+    p.add_argument("--access", default=None, metavar="FILE",
+                   help="reviewer password file (default: qual-reviewers.toml in the store's "
+                        "folder); given, a password is required even on this machine")
     p.set_defaults(func=run_review)
 
     p = sub.add_parser("decisions", help="export or import reviewer decisions as CSV",
