@@ -316,17 +316,46 @@ def login_required(environ=None) -> bool:
 
 _DUMMY = None
 
+#: after this many wrong passwords for one name within FAILURE_WINDOW seconds, that name is
+#: refused for LOCKOUT seconds (per app process: every browser session shares it)
+MAX_FAILURES = 5
+FAILURE_WINDOW = 300.0
+LOCKOUT = 60.0
+_failures: dict[str, list[float]] = {}
 
-def check_login(path, name: str, password: str) -> bool:
+
+class LoginThrottled(AccessError):
+    """Too many wrong passwords for one reviewer name: wait before trying again."""
+
+
+def check_login(path, name: str, password: str, *, now: float | None = None) -> bool:
     """Whether ``name`` / ``password`` is a reviewer in the file at ``path``. The file is read on
     every call, so added or removed reviewers take effect at once. An unknown name costs the
-    same time as a wrong password. A malformed file raises :class:`AccessError`."""
+    same time as a wrong password. A malformed file raises :class:`AccessError`. After
+    ``MAX_FAILURES`` wrong passwords for a name within ``FAILURE_WINDOW`` seconds, further
+    attempts for it raise :class:`LoginThrottled` for ``LOCKOUT`` seconds, right or wrong, so
+    a password cannot be guessed quickly through the app."""
     global _DUMMY
+    import time
+
+    now = time.monotonic() if now is None else now
+    name = (name or "").strip()
+    recent = [t for t in _failures.get(name, []) if now - t < FAILURE_WINDOW]
+    _failures[name] = recent
+    if len(recent) >= MAX_FAILURES and now - recent[-1] < LOCKOUT:
+        wait = int(LOCKOUT - (now - recent[-1])) + 1
+        raise LoginThrottled(f"too many wrong passwords for '{name}': try again in {wait} s")
     reviewers = load(path)
-    entry = reviewers.get((name or "").strip())
+    entry = reviewers.get(name)
     if entry is None:
         if _DUMMY is None:
             _DUMMY = hash_password(secrets.token_hex(16))
         verify_password(password or "", _DUMMY)
-        return False
-    return verify_password(password or "", entry)
+        ok = False
+    else:
+        ok = verify_password(password or "", entry)
+    if ok:
+        _failures.pop(name, None)
+    else:
+        _failures[name].append(now)
+    return ok

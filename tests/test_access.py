@@ -185,3 +185,19 @@ def test_two_processes_adding_reviewers_at_once_lose_none(tmp_path):
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     assert len(access.list_reviewers(f)) == 30
     assert stat.S_IMODE(f.stat().st_mode) == 0o600
+
+
+def test_wrong_passwords_lock_a_name_out_for_a_while(tmp_path):
+    from qual import access as A
+
+    path = tmp_path / "qual-reviewers.toml"
+    A.add_reviewer(path, "gus", "right-password-1", params={"n": 2 ** 10, "r": 8, "p": 1})
+    t = 1000.0
+    for i in range(A.MAX_FAILURES):
+        assert not A.check_login(path, "gus", f"wrong {i}", now=t + i)
+    with pytest.raises(A.LoginThrottled, match="try again in"):
+        A.check_login(path, "gus", "right-password-1", now=t + A.MAX_FAILURES)  # even right
+    assert A.check_login(path, "other", "x", now=t + 6) is False            # per name
+    later = t + A.MAX_FAILURES + A.LOCKOUT + 1
+    assert A.check_login(path, "gus", "right-password-1", now=later)        # lockout over
+    assert not A._failures.get("gus")                                         # and reset
