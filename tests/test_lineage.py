@@ -207,3 +207,30 @@ def test_a_version_2_store_is_brought_forward_with_its_segments(tmp_path):
         assert seg["segment_id"].tolist() == [7]
         assert seg.iloc[0]["active"] == 1 and seg.iloc[0]["origin"] == "machine"
         assert store.parents().empty
+
+
+def test_import_names_a_segment_split_since_the_export(coded_store, codebook, tmp_path):
+    from qual.commands.review import export_decisions, import_decisions
+
+    row = _long_segment(coded_store)
+    sid = int(row.segment_id)
+    csv_path = tmp_path / "review.csv"
+    export_decisions(coded_store, csv_path)
+    a, b = R.split_segment(coded_store, sid, R.split_points(row.text)[0], "ann")
+    text = csv_path.read_text(encoding="utf-8-sig").splitlines()
+    line = next(i for i, t in enumerate(text, 1) if t.startswith(f"{sid},"))
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8-sig"))))
+    for r in rows:
+        if r["segment_id"] == str(sid):
+            r.update(themes="processes", polarity="barrier", memo="late")
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    recorded, _, errors = import_decisions(coded_store, csv_path, "ann", codebook)
+    assert recorded == 0 and len(errors) == 1
+    assert errors[0][0] == line and errors[0][1] == "segment_id"
+    assert f"continues as segment(s) {a}, {b}" in errors[0][2]

@@ -144,7 +144,7 @@ def import_decisions(store, path, reviewer: str, codebook, *, accept_unchanged: 
                 errors.append((line, "segment_id", f"not a segment id: {raw_id!r}"))
                 continue
             if sid not in coding.index:
-                errors.append((line, "segment_id", f"no stakeholder segment with id {sid}"))
+                errors.append((line, "segment_id", _gone(store, sid)))
                 continue
             labels = [x for x in split_labels((row.get("themes") or "").replace(",", ";"))
                       if x != NONE]
@@ -181,6 +181,18 @@ def import_decisions(store, path, reviewer: str, codebook, *, accept_unchanged: 
             except ReviewError as e:
                 errors.append((line, "themes", str(e)))
     return recorded, skipped, errors
+
+
+def _gone(store, sid: int) -> str:
+    """Why a segment id from the CSV is not in the coding (for the row's error message)."""
+    seg = store.segment_record(sid)
+    if seg is None or seg["role"] != "stakeholder":
+        return f"no stakeholder segment with id {sid}"
+    par = store.parents()
+    now = sorted(int(x) for x in par.loc[par["parent_id"] == sid, "segment_id"])
+    return (f"segment {sid} was split or merged, or its transcript changed, after the export"
+            + (f"; it continues as segment(s) {', '.join(map(str, now))}" if now else "")
+            + ": export again and redo this row")
 
 
 def run_decisions(args) -> int:
