@@ -95,7 +95,16 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
                 existing = store.find_document(transcript.name, transcript.sha256, redacted=redact)
                 if existing is not None:
                     store.set_current(existing)
-                    report.documents.append((transcript.name, existing, "unchanged"))
+                    stored = store.document(existing)["parameters"]
+                    if _same_params(stored, segment_params):
+                        report.documents.append((transcript.name, existing, "unchanged"))
+                        continue
+                    # the same file, cut with other parameters: re-cut it; decisions carry over
+                    if nlp is None:
+                        nlp = make_nlp()
+                    store.recut_document(existing, segment(transcript, nlp, segment_params),
+                                         parameters=vars(segment_params))
+                    report.documents.append((transcript.name, existing, "re-cut"))
                     continue
                 if nlp is None:
                     nlp = make_nlp()
@@ -109,6 +118,17 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
             except QualError as e:
                 report.failures.append((str(path), str(e)))
     return report
+
+
+def _same_params(stored: dict, params) -> bool:
+    """Whether a document stored with segmentation ``stored`` (a dict; older stores lack the
+    newer fields, which then take their defaults) was cut as ``params`` would cut it."""
+    from .segment import SegmentParams
+
+    try:
+        return SegmentParams(**stored) == params
+    except (TypeError, ValueError):
+        return False
 
 
 def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
@@ -203,8 +223,10 @@ def _report_ingest(report: IngestReport):
     for path, message in report.failures:
         _err(message)
     new = sum(1 for *_, s in report.documents if s == "new")
+    recut = sum(1 for *_, s in report.documents if s == "re-cut")
     _print(f"documents read: {len(report.documents)} ({new} new, "
-           f"{len(report.documents) - new} unchanged), failed: {len(report.failures)}")
+           + (f"{recut} re-cut with the new segmentation parameters, " if recut else "")
+           + f"{len(report.documents) - new - recut} unchanged), failed: {len(report.failures)}")
 
 
 def cmd_code(args) -> int:

@@ -397,6 +397,36 @@ class Store:
                 self._link_version(c, previous[0], doc_id)
             return doc_id
 
+    def recut_document(self, document_id: int, segments, *, parameters: dict) -> list[int]:
+        """Segment a stored document afresh (other segmentation parameters), in one
+        transaction: the new segments replace the active ones, which stay (inactive) with
+        their decisions; each new segment continues the old one it matches, so decisions
+        carry over (stale where the text differs). Returns the new segments' ids."""
+        from .hashing import sha256_text
+        from .lineage import match_segments
+
+        with self.transaction() as c:
+            old = c.execute('SELECT id, text FROM segments WHERE document_id=? AND active=1'
+                            " ORDER BY start", (document_id,)).fetchall()
+            base = c.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM segments WHERE"
+                             " document_id=?", (document_id,)).fetchone()[0]
+            c.execute("UPDATE segments SET active = 0 WHERE document_id=?", (document_id,))
+            ids = []
+            for i, s in enumerate(segments):
+                cur = c.execute(
+                    'INSERT INTO segments (document_id, idx, start, "end", text, text_sha256,'
+                    " speaker, role, turn_index, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (document_id, base + i, s.start, s.end, s.text, sha256_text(s.text),
+                     s.speaker, s.role, s.turn_index, s.context))
+                ids.append(cur.lastrowid)
+            pairs = match_segments([r[1] for r in old], [s.text for s in segments])
+            c.executemany("INSERT INTO segment_parents (segment_id, parent_id, kind, exact)"
+                          " VALUES (?, ?, 'version', ?)",
+                          [(ids[j], old[i][0], int(exact)) for j, i, exact in pairs])
+            c.execute("UPDATE documents SET parameters=? WHERE id=?",
+                      (json.dumps(parameters, sort_keys=True), document_id))
+            return ids
+
     @staticmethod
     def _link_version(c, old_doc: int, new_doc: int) -> None:
         """Link a new document version's segments to the old version's segments they

@@ -234,3 +234,38 @@ def test_import_names_a_segment_split_since_the_export(coded_store, codebook, tm
     assert recorded == 0 and len(errors) == 1
     assert errors[0][0] == line and errors[0][1] == "segment_id"
     assert f"continues as segment(s) {a}, {b}" in errors[0][2]
+
+
+def test_other_segmentation_parameters_recut_a_stored_document(tmp_path, embedder, codebook,
+                                                               nlp):
+    from qual.segment import SegmentParams
+
+    src = SAMPLES / "interview_01_central_department.txt"
+    store = Store(tmp_path / "qual.db")
+    try:
+        report = ingest([src], store, nlp=nlp)
+        code(store, codebook, embedder, report.document_ids)
+        again = ingest([src], store, nlp=nlp)                     # same parameters: nothing
+        assert [s for *_, s in again.documents] == ["unchanged"]
+        first = R.effective_coding(store).sort_values("start")
+        short = first[first.text.str.split().str.len() < 40].iloc[0]
+        R.apply_decision(store, int(short.segment_id), "ann", "recode", themes=["people"])
+        small = SegmentParams(max_sentences=1, max_words=40)
+        recut = ingest([src], store, nlp=nlp, segment_params=small)
+        assert [s for *_, s in recut.documents] == ["re-cut"]
+        assert recut.document_ids == report.document_ids          # the same document
+        code(store, codebook, embedder, recut.document_ids)
+        after = R.effective_coding(store)
+        assert len(after) > len(first)
+        assert (after["text"].str.split().str.len() <= 40).mean() > 0.9
+        doc = store.document(report.document_ids[0])
+        assert doc["parameters"]["max_words"] == 40
+        assert all(doc["text"][r.start:r.end] == r.text for r in after.itertuples())
+        carried = after[after["reviewer"] == "ann"]
+        assert len(carried) >= 1 and (carried["themes"] == "people").all()
+        assert set(carried["text"]) <= set(short.text.split(". ")) | {short.text} or \
+            all(t in short.text for t in carried["text"])
+        assert [s for *_, s in ingest([src], store, nlp=nlp, segment_params=small).documents] \
+            == ["unchanged"]
+    finally:
+        store.close()
