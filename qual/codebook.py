@@ -781,10 +781,86 @@ def save_codebook(codebook: Codebook, path: str | os.PathLike) -> Path:
 
     ``path`` is a ``.yaml``/``.yml`` file, or a folder: a folder holding one codebook file has
     that file replaced, an empty folder gets ``codebook.yaml``. Comments in a file being
-    replaced are not kept (the version does not depend on them). Returns the file written.
+    replaced are not kept (the version does not depend on them; ``save_added_subcode`` keeps
+    them when one sub-code was added). Returns the file written.
     """
     target = _save_target(Path(path))
-    text = dump_codebook(codebook)
+    _write_atomic(target, dump_codebook(codebook))
+    return target
+
+
+def _subcode_block(new: Codebook, subcode_id: str, indent: int) -> str:
+    """One sub-code of ``new`` as a YAML list item, indented to sit among its siblings."""
+    for theme in new.to_dict()["themes"]:
+        for sub in theme["subcodes"]:
+            if sub["id"] == subcode_id:
+                item = {k: v for k, v in sub.items()
+                        if v or k not in ("use_when", "do_not_use_when")}
+                text = yaml.dump([item], Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                                 width=92 - indent, default_flow_style=False)
+                return "".join(" " * indent + line if line.strip() else line
+                               for line in text.splitlines(keepends=True))
+    raise KeyError(subcode_id)
+
+
+def _with_subcode_inserted(text: str, new: Codebook, theme_id: str, subcode_id: str) -> str | None:
+    """The codebook file ``text`` with the sub-code inserted after the theme's last sub-code,
+    comments and layout untouched; None when the file's shape does not allow it."""
+    root = yaml.compose(text)
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    values = {k.value: v for k, v in root.value if isinstance(k, yaml.ScalarNode)}
+    themes = values.get("themes")
+    if not isinstance(themes, yaml.SequenceNode):
+        return None
+    for item in themes.value:
+        if not isinstance(item, yaml.MappingNode):
+            continue
+        fields = {k.value: v for k, v in item.value if isinstance(k, yaml.ScalarNode)}
+        if getattr(fields.get("id"), "value", None) != theme_id:
+            continue
+        subs = fields.get("subcodes")
+        if not isinstance(subs, yaml.SequenceNode) or not subs.value or subs.flow_style:
+            return None
+        last = subs.value[-1]
+        lines = text.splitlines(keepends=True)
+        end = min(last.end_mark.line, len(lines) - 1)
+        if end == last.end_mark.line and lines[end][:last.end_mark.column].strip() in ("", "-"):
+            end -= 1                            # the mark is where the next item begins
+        while end > last.start_mark.line and (not lines[end].strip()
+                                              or lines[end].lstrip().startswith("#")):
+            end -= 1
+        head = "".join(lines[:end + 1])
+        if not head.endswith("\n"):
+            head += "\n"
+        indent = max(last.start_mark.column - 2, 0)
+        return head + "\n" + _subcode_block(new, subcode_id, indent) + "".join(lines[end + 1:])
+    return None
+
+
+def save_added_subcode(new: Codebook, theme_id: str, subcode_id: str,
+                       path: str | os.PathLike) -> tuple[Path, bool]:
+    """Write ``new`` (a codebook with one sub-code added by ``add_subcode``) to ``path``,
+    keeping the file's comments and layout: the sub-code is inserted after its theme's last
+    sub-code. The result is read back and must give exactly ``new``; where it cannot (an
+    unusual layout), the whole codebook is written as ``save_codebook`` would, without the
+    comments. Returns ``(file written, whether the comments were kept)``."""
+    target = _save_target(Path(path))
+    try:
+        original = target.read_text(encoding="utf-8")
+        text = _with_subcode_inserted(original, new, theme_id, subcode_id)
+        if text is not None and codebook_from_dict(yaml.safe_load(text),
+                                                   str(target)).version != new.version:
+            text = None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, CodebookError, KeyError):
+        text = None
+    if text is None:
+        return save_codebook(new, target), False
+    _write_atomic(target, text)
+    return target, True
+
+
+def _write_atomic(target: Path, text: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
@@ -804,7 +880,6 @@ def save_codebook(codebook: Codebook, path: str | os.PathLike) -> Path:
         except OSError:
             pass
         raise
-    return target
 
 
 def add_subcode(codebook: Codebook, theme_id: str, subcode_id: str, name: str, definition: str,

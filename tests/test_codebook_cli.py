@@ -56,3 +56,43 @@ def test_add_code_errors_name_the_field(coded_store, tmp_path, capsys):
                  "--definition", "d", "--example", "e", "--codebook", str(folder)]) == 2
     assert "nosuch" in capsys.readouterr().err
     assert load_codebook(folder).version == load_codebook(REPO / "codebook").version
+
+
+def test_add_code_keeps_the_files_comments_and_layout(tmp_path, capsys):
+    folder = _copy_codebook(tmp_path)
+    (path,) = list(folder.glob("*.yaml"))
+    original = path.read_text(encoding="utf-8")
+    before = load_codebook(folder)
+    assert main(["codebook", "add-code", "--theme", "people", "--id", "turnover",
+                 "--name", "Staff turnover", "--definition", "People leaving mid-project.",
+                 "--example", "Half the team left in the spring, and the knowledge went too.",
+                 "--codebook", str(folder)]) == 0
+    assert "rewritten without its comments" not in capsys.readouterr().out
+    text = path.read_text(encoding="utf-8")
+    old_lines, new_lines = original.splitlines(), text.splitlines()
+    it = iter(new_lines)                        # every old line is kept, in order
+    assert all(any(line == n for n in it) for line in old_lines)
+    assert len(new_lines) > len(old_lines)
+    after = load_codebook(folder)
+    people = [s.id for s in after.subcodes if after.theme_of(s.id) == "people"]
+    assert people[-1] == "people.turnover"      # after the theme's last sub-code
+    assert [s.id for s in after.subcodes if s.id != "people.turnover"] == before.subcode_ids
+    assert after.version != before.version
+
+
+def test_add_code_in_an_unusual_layout_rewrites_the_file(tmp_path, capsys):
+    from qual.codebook import add_subcode, save_added_subcode
+
+    shipped = load_codebook(REPO / "codebook")
+    path = tmp_path / "flow.yaml"
+    import yaml
+
+    data = shipped.to_dict()
+    path.write_text("# my notes\n" + yaml.safe_dump(data, default_flow_style=True, width=10 ** 6),
+                    encoding="utf-8")
+    new = add_subcode(load_codebook(path), "public", "media", "Media coverage",
+                      "What the press says.", ["The papers ran it as a data grab."])
+    written, kept = save_added_subcode(new, "public", "public.media", path)
+    assert written == path and kept is False
+    again = load_codebook(path)
+    assert again.version == new.version and "public.media" in again.subcode_ids

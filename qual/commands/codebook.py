@@ -46,7 +46,7 @@ def run_export(args) -> int:
 def run_add_code(args) -> int:
     """Add a sub-code to a theme of the YAML codebook; with --from-topic its examples are the
     representative segments of that emergent topic (from the latest topics run)."""
-    from ..codebook import add_subcode, default_codebook_path, load_codebook, save_codebook
+    from ..codebook import add_subcode, default_codebook_path, load_codebook, save_added_subcode
     from ..errors import CodebookError
 
     path = Path(args.codebook) if args.codebook else default_codebook_path()
@@ -74,9 +74,11 @@ def run_add_code(args) -> int:
         raise CodebookError("give --name and --definition (or --from-topic N)", field="add-code")
     new = add_subcode(codebook, args.theme, args.id, name, definition, examples,
                       use_when=args.use_when or "", do_not_use_when=args.do_not_use_when or "")
-    written = save_codebook(new, path)
     sub_id = next(s.id for s in new.subcodes if s.id not in codebook.subcode_ids)
-    print(f"added sub-code {sub_id} under {args.theme} with {len(examples)} examples")
+    written, kept = save_added_subcode(new, args.theme, sub_id, path)
+    print(f"added sub-code {sub_id} under {args.theme} with {len(examples)} examples"
+          + ("" if kept else " (the file's layout was unusual: it was rewritten without its "
+                             "comments)"))
     print(f"wrote {written.resolve()} (codebook version {codebook.version} -> {new.version}); "
           "the next `python -m qual code` run uses it")
     return 0
