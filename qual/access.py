@@ -32,7 +32,6 @@ import json
 import os
 import re
 import secrets
-import tempfile
 import tomllib
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -197,36 +196,10 @@ def _render(reviewers: dict[str, dict]) -> str:
 
 def _write(path: Path, reviewers: dict[str, dict]) -> None:
     """Atomically replace ``path`` (mode 0600) with the reviewers."""
-    folder = path.parent
-    if not folder.is_dir():
-        raise AccessError("the folder for the reviewer password file does not exist", path=path)
-    text = _render(reviewers)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as e:
-        raise AccessError(f"cannot write the reviewer password file: {e.strerror or e}",
-                          path=path) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        raise AccessError(f"cannot write the reviewer password file: {e.strerror or e}",
-                          path=path) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    try:                                      # make the rename durable
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+    from .atomic import write_text_atomic
+
+    write_text_atomic(path, _render(reviewers), mode=0o600, make_folder=False,
+                      what="the reviewer password file", error=AccessError)
 
 
 @contextmanager

@@ -36,9 +36,7 @@ from __future__ import annotations
 import copy
 import csv
 import io
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -570,26 +568,9 @@ def write_key(replacements_by_document: Mapping[str, Iterable[Replacement]], pat
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["document", "pseudonym", "kind", "original"])
     w.writerows(sorted(rows, key=order))
-    folder = p.parent if str(p.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.chmod(tmp, 0o600)
-        except OSError:  # pragma: no cover
-            pass
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return p
+    from .atomic import write_text_atomic
+
+    return write_text_atomic(p, buf.getvalue(), mode=0o600, newline="", what="the redaction key")
 
 
 def read_name_list(path) -> list[str]:
