@@ -8,6 +8,7 @@ in the browser, so closing the tab loses nothing.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -122,11 +123,23 @@ def scores_of(value) -> dict:
     return json.loads(value) if isinstance(value, str) and value else {}
 
 
+@contextlib.contextmanager
+def writing():
+    """A button callback's write: its own store connection, and a refused write shown as an
+    error at the top of the next page instead of a traceback."""
+    store = Store(DB)
+    try:
+        yield store
+    except (R.ReviewError, QualError) as e:
+        st.session_state["flash_error"] = str(e)
+    finally:
+        store.close()
+
+
 def decide(segment_id: int, action: str, **kw):
     """Button callback: record one decision (runs before the page is drawn again)."""
     reviewer = st.session_state.get("reviewer", "").strip()
-    store = Store(DB)
-    try:
+    with writing() as store:
         if action == "undo" and st.session_state.get("last_change") == "boundary":
             back = R.take_back_boundary_change(store, segment_id, reviewer)
             st.session_state["flash"] = ("Took back the split/merge: segments "
@@ -137,10 +150,6 @@ def decide(segment_id: int, action: str, **kw):
         st.session_state["flash"] = f"Saved: {action} on segment {segment_id}."
         st.session_state["last_segment"] = segment_id
         st.session_state["last_change"] = "decision"
-    except (R.ReviewError, QualError) as e:
-        st.session_state["flash_error"] = str(e)
-    finally:
-        store.close()
 
 
 def save_correction(segment_id: int, shown_themes: list[str]):
@@ -166,39 +175,28 @@ def blind_changed():
 def change_boundaries(kind: str, segment_id: int, other: int | None = None):
     """Button callback: split a segment at the chosen cut, or merge it with a neighbour."""
     reviewer = st.session_state.get("reviewer", "").strip()
-    k = f"_{segment_id}"
-    store = Store(DB)
-    try:
+    memo = st.session_state.get(f"memo_{segment_id}", "")
+    with writing() as store:
         if kind == "split":
-            made = R.split_segment(store, segment_id, st.session_state["cut" + k], reviewer,
-                                   memo=st.session_state.get("memo" + k, ""))
+            made = R.split_segment(store, segment_id, st.session_state[f"cut_{segment_id}"],
+                                   reviewer, memo=memo)
             st.session_state["flash"] = (f"Split segment {segment_id} into {made[0]} and "
                                          f"{made[1]}; both are in the queue.")
             new = made[0]
         else:
-            new = R.merge_segments(store, [segment_id, other], reviewer,
-                                   memo=st.session_state.get("memo" + k, ""))
+            new = R.merge_segments(store, [segment_id, other], reviewer, memo=memo)
             st.session_state["flash"] = f"Merged segments {segment_id} and {other} into {new}."
         st.session_state["last_segment"] = new
         st.session_state["last_change"] = "boundary"
-    except (R.ReviewError, QualError) as e:
-        st.session_state["flash_error"] = str(e)
-    finally:
-        store.close()
 
 
 def add_document_memo(document_id: int):
-    author = st.session_state.get("reviewer", "").strip()
-    store = Store(DB)
-    try:
-        R.add_memo(store, author, st.session_state.get(f"doc_memo_{document_id}", ""),
-                   document_id=document_id)
+    key = f"doc_memo_{document_id}"
+    with writing() as store:
+        R.add_memo(store, st.session_state.get("reviewer", "").strip(),
+                   st.session_state.get(key, ""), document_id=document_id)
         st.session_state["flash"] = "Memo saved."
-        st.session_state[f"doc_memo_{document_id}"] = ""
-    except (R.ReviewError, QualError) as e:
-        st.session_state["flash_error"] = str(e)
-    finally:
-        store.close()
+        st.session_state[key] = ""
 
 
 def skip(segment_id: int):
