@@ -1,14 +1,17 @@
 """The full ``evaluate`` table on the development set and on the shared gold turns.
 
-    python bench/eval_dev.py
+    python bench/eval_dev.py [--params JSON]
 
 Codebook only (what ``python -m qual code`` does on a new project), on bench/data/dev.csv
 (all rows, then single-theme rows) and on ../shared/data/inquiry/{gold,ambiguous}_turns.csv.
 Then 5-fold cross-validation on dev.csv with the other folds given as reviewer decisions.
+``--params`` passes EmbeddingCoder parameters for an ablation, e.g. '{"knn_weight": 0}'.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -28,13 +31,17 @@ from qual.evaluate import agreement, evaluate_coder, format_report, read_labelle
 INQUIRY = REPO.parent / "shared" / "data" / "inquiry"
 
 
-def main() -> int:
+def main(argv=None) -> int:
     from sklearn.model_selection import StratifiedKFold
 
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="{}", help="EmbeddingCoder parameters as JSON")
+    params = json.loads(ap.parse_args(argv).params)
     codebook = load_codebook()
     themes = codebook.theme_ids
     enc = MemoEncoder(Embedder())
-    coder = EmbeddingCoder(codebook, enc).fit()
+    coder = EmbeddingCoder(codebook, enc, **params).fit()
+    print(f"codebook {codebook.version}; coder parameters {coder.get_params()}\n")
     dev = read_labelled_csv(REPO / "bench" / "data" / "dev.csv", themes)
     sets = [("dev.csv, all rows", dev),
             ("dev.csv, single-theme rows", dev[dev["kind"] == "single"].reset_index(drop=True))]
@@ -48,7 +55,7 @@ def main() -> int:
     preds = pd.Series(index=dev.index, dtype=object)
     pols = preds.copy()
     for tr, te in StratifiedKFold(5, shuffle=True, random_state=0).split(dev, dev["themes"]):
-        c = EmbeddingCoder(codebook, enc).fit(dev.iloc[tr][["text", "themes", "polarity"]])
+        c = EmbeddingCoder(codebook, enc, **params).fit(dev.iloc[tr][["text", "themes", "polarity"]])
         p = c.predict(texts=dev["text"].iloc[te].tolist())
         preds.iloc[te], pols.iloc[te] = p["themes"].to_numpy(), p["polarity"].to_numpy()
     a = agreement(dev["themes"], preds, themes, gold_polarity=dev["polarity"],

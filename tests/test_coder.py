@@ -96,3 +96,73 @@ def test_reviewer_examples_change_a_targeted_prediction(codebook, memo, fitted):
     assert coder.n_labelled_ == 4
     assert after[f"score_{target}"][0] > before[f"score_{target}"][0]
     assert target in split_labels(after["themes"][0])
+
+
+def test_params_round_trip_and_knn_off_is_the_regression(codebook, memo, fitted):
+    params = fitted.get_params()
+    assert {"knn_weight", "knn_k", "knn_temperature", "neutral_prior"} <= set(params)
+    again = EmbeddingCoder(codebook, memo, **params).fit()
+    texts = ["We still can't get the hospital records.", "Nice to meet you."]
+    pd.testing.assert_frame_equal(fitted.predict(texts), again.predict(texts))
+    # with knn_weight=0 the theme scores are the logistic regression's probabilities
+    lr_only = EmbeddingCoder(codebook, memo, knn_weight=0.0).fit()
+    pred = lr_only.predict(texts)
+    proba = lr_only.theme_model_.predict_proba(memo.encode(texts))
+    col = list(lr_only.classes_)
+    for t in codebook.theme_ids + [NONE]:
+        np.testing.assert_allclose(pred[f"score_{t}"], proba[:, col.index(t)], rtol=1e-6)
+
+
+def test_theme_scores_are_a_distribution_and_follow_the_nearest_examples(fitted, codebook, memo):
+    texts = ["Honestly the data just isn't there for anyone over eighty.",
+             "The minister never backed it.", "Can you hear me?"]
+    pred = fitted.predict(texts)
+    cols = [f"score_{t}" for t in codebook.theme_ids] + ["score_none"]
+    np.testing.assert_allclose(pred[cols].sum(axis=1), 1.0, rtol=1e-6)
+    knn = fitted._knn_proba(memo.encode(texts))
+    np.testing.assert_allclose(knn.sum(axis=1), 1.0, rtol=1e-6)
+    # an example's own text is its nearest neighbour, so its class leads the kNN part
+    example = codebook.subcode("technical.linkage").examples[0]
+    k = fitted._knn_proba(memo.encode([example]))[0]
+    assert fitted.classes_[int(np.argmax(k))] == "technical"
+
+
+def test_one_reviewer_decision_moves_the_same_and_a_near_identical_segment(codebook, memo, fitted):
+    # one decision is enough to shift the nearest-examples score of that text and its rewording
+    text = "Our allotment society keeps a list of plot holders in a paper ledger."
+    twin = "The allotment society keeps its list of plot holders in a paper ledger."
+    before = fitted.predict([text, twin])
+    target = "people" if before["themes"][0] != "people" else "public"
+    coder = EmbeddingCoder(codebook, memo).fit(
+        pd.DataFrame({"text": [text], "themes": [target], "polarity": ["neutral"]}))
+    after = coder.predict([text, twin])
+    assert (after[f"score_{target}"] > before[f"score_{target}"] + 0.05).all()
+
+
+def test_neutral_prior_shifts_coded_segments_towards_barrier_or_opportunity(codebook, memo):
+    texts = ["We've waited two years for the agreement and there's still no sign of it.",
+             "Since the catalogue went live, people can find what exists on their own.",
+             "The extract arrives on the first Monday of each month.",
+             "Nobody left in the team knows how the old matching code works.",
+             "The public panel meets twice a year.",
+             "Thanks, that's all from me."]
+    even = EmbeddingCoder(codebook, memo, neutral_prior=1.0).fit().predict(texts)
+    lowered = EmbeddingCoder(codebook, memo, neutral_prior=0.3).fit().predict(texts)
+    pd.testing.assert_series_equal(even["themes"], lowered["themes"])
+    coded = (even["themes"] != NONE).to_numpy()
+    assert (lowered["polarity"][coded] == "neutral").sum() <= (even["polarity"][coded] == "neutral").sum()
+    # a segment coded none stays neutral whatever the prior
+    assert (lowered.loc[~coded, "polarity"] == "neutral").all()
+
+
+def test_clear_barriers_and_opportunities(fitted):
+    barriers = ["We asked for the school records eighteen months ago and we're still waiting.",
+                "The two systems can't exchange anything, so it's all retyped by hand.",
+                "Our director won't sign anything that might end up in the papers."]
+    opportunities = ["The shared platform has cut the time to link a new dataset from months to days.",
+                     "Since we trained the team in matching methods, we do it all in-house.",
+                     "Publishing a plain-English list of every project really helped with trust."]
+    pred = fitted.predict(barriers + opportunities)
+    got = list(pred["polarity"])
+    hits = sum(g == "barrier" for g in got[:3]) + sum(g == "opportunity" for g in got[3:])
+    assert hits >= 5, got
