@@ -50,6 +50,7 @@ the (cached) encoder as ``embedding_model``; the segments' own embeddings are st
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, replace
 
@@ -60,6 +61,8 @@ from .errors import QualError
 
 #: Fewer usable segments than this: no topic model (a clear message instead).
 MIN_SEGMENTS = 12
+#: Fewer topics than this from HDBSCAN's default (eom) selection: try leaf selection.
+MIN_TOPICS = 3
 #: Fewer than this: no UMAP/HDBSCAN, KMeans with a few clusters instead.
 SMALL_CORPUS = 40
 #: Segments shorter than this (in words) are left out: "Yes.", "That's right." carry no topic.
@@ -105,6 +108,7 @@ class TopicParams:
     n_clusters: int = 0
     min_df: int = 1
     seed: int = 42
+    selection: str = "eom"           # HDBSCAN's cluster selection; "leaf" when eom finds too few
 
     @classmethod
     def for_corpus(cls, n: int, *, min_topic_size: int | None = None,
@@ -186,17 +190,29 @@ def subcode_centroids(codebook, encoder) -> tuple[list, np.ndarray]:
 
 
 def seed_topics(codebook, n_words: int = 6) -> list[list[str]]:
-    """Seed words per sub-code: the words of its name, then its examples' most frequent words."""
+    """Seed words per sub-code: the words of its name, then its examples' words ranked by how
+    often they occur in this sub-code times how few sub-codes use them (count x idf), so words
+    common to the whole codebook ("data", "records", "public") do not pull every seed
+    together."""
     stops = set(stop_words())
-    seeds = []
-    for s in codebook.subcodes:
-        name_words = [w for w in re.findall(r"[a-z]+", s.name.lower()) if w not in stops]
-        counts: dict[str, int] = {}
+    subs = list(codebook.subcodes)
+    counts = []
+    for s in subs:
+        c: dict[str, int] = {}
         for e in s.examples:
             for w in re.findall(r"[a-z]{3,}", e.lower()):
                 if w not in stops:
-                    counts[w] = counts.get(w, 0) + 1
-        ranked = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+                    c[w] = c.get(w, 0) + 1
+        counts.append(c)
+    df: dict[str, int] = {}
+    for c in counts:
+        for w in c:
+            df[w] = df.get(w, 0) + 1
+    seeds = []
+    for s, c in zip(subs, counts):
+        name_words = [w for w in re.findall(r"[a-z]+", s.name.lower()) if w not in stops]
+        score = {w: n * math.log(len(subs) / df[w]) for w, n in c.items()}
+        ranked = [w for w, _ in sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))]
         words = list(dict.fromkeys(name_words + ranked))[:max(n_words, len(name_words))]
         seeds.append(words)
     return seeds
@@ -272,7 +288,7 @@ class TopicModel:
             reducer = UMAP(n_neighbors=p.n_neighbors, n_components=p.n_components, min_dist=0.0,
                            metric="cosine", random_state=p.seed, low_memory=True)
             clusterer = HDBSCAN(min_cluster_size=p.min_cluster_size, min_samples=p.min_samples,
-                                metric="euclidean", cluster_selection_method="eom",
+                                metric="euclidean", cluster_selection_method=p.selection,
                                 prediction_data=True)
         vectorizer = CountVectorizer(stop_words=stop_words(), min_df=p.min_df,
                                      token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+(?:-[a-zA-Z]+)*\b")
@@ -316,6 +332,19 @@ class TopicModel:
                 # a copy: guided modelling nudges the embeddings it is given in place
                 topics, _ = model.fit_transform(texts, embeddings=embeddings.copy())
                 topics = np.asarray(topics)
+                if (p.method != "kmeans" and p.selection == "eom"
+                        and len(set(topics[topics >= 0].tolist())) < MIN_TOPICS):
+                    # EOM merged the corpus into one or two big clusters (it happens on a few
+                    # hundred segments): leaf selection keeps the finer clusters
+                    leaf = replace(p, selection="leaf")
+                    leaf_model = self._bertopic(leaf)
+                    leaf_topics, _ = leaf_model.fit_transform(texts, embeddings=embeddings.copy())
+                    leaf_topics = np.asarray(leaf_topics)
+                    if (len(set(leaf_topics[leaf_topics >= 0].tolist()))
+                            > len(set(topics[topics >= 0].tolist()))):
+                        notes.append("HDBSCAN's default selection found under "
+                                     f"{MIN_TOPICS} topics; leaf selection used instead")
+                        p, model, topics = leaf, leaf_model, leaf_topics
                 if p.method != "kmeans" and not (topics >= 0).any():
                     # HDBSCAN found no dense region (it happens on a few dozen segments)
                     notes.append("HDBSCAN found no topic; KMeans used instead")
