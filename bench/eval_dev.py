@@ -45,6 +45,8 @@ def main(argv=None) -> int:
     dev = read_labelled_csv(REPO / "bench" / "data" / "dev.csv", themes)
     sets = [("dev.csv, all rows", dev),
             ("dev.csv, single-theme rows", dev[dev["kind"] == "single"].reset_index(drop=True))]
+    formal = REPO / "bench" / "data" / "dev_formal.csv"
+    sets.append(("dev_formal.csv (formal register, held out)", read_labelled_csv(formal, themes)))
     for name in ("gold_turns.csv", "ambiguous_turns.csv"):
         if (INQUIRY / name).exists():
             sets.append((name, read_labelled_csv(INQUIRY / name, themes)))
