@@ -85,10 +85,14 @@ def run_add_code(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("codebook", help="import a REFI-QDA codebook (.qdc) or export one",
-                       description="Exchange the codebook with other QDA tools (NVivo, ATLAS.ti, "
-                                   "MAXQDA, QualCoder) as REFI-QDA .qdc. Guidance and example "
-                                   "utterances travel in each code's description.")
+    p = sub.add_parser("codebook", help="add a sub-code (e.g. from an emergent topic), or "
+                                        "import/export the codebook as REFI-QDA .qdc",
+                       description="add-code: a new sub-code under a theme, with examples given "
+                                   "or taken from an emergent topic; the YAML keeps its comments. "
+                                   "import/export: exchange the codebook with other QDA tools "
+                                   "(NVivo, ATLAS.ti, MAXQDA, QualCoder) as REFI-QDA .qdc. "
+                                   "Guidance and example utterances travel in each code's "
+                                   "description.")
     csub = p.add_subparsers(dest="codebook_command", metavar="ACTION")
     i = csub.add_parser("import", help="read a .qdc (or a .qdpx's codebook) into YAML")
     i.add_argument("file", help=".qdc or .qdpx file")
