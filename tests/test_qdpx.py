@@ -182,3 +182,31 @@ def test_foreign_qdc_without_examples_imports_with_warning():
     assert cb.subcode_ids == ["trust_consent.low_trust", "funding.general"]
     assert "Media stories" in cb.subcode("trust_consent.low_trust").definition
     assert cb.theme("trust_consent").color == "#ff0000"
+
+
+def test_qdpx_after_a_split_and_a_merge_holds_the_new_segments(coded_store, codebook, schema,
+                                                               tmp_path):
+    from qual import review as R
+
+    coding = R.effective_coding(coded_store)
+    row = next(r for r in coding.itertuples() if len(R.split_points(r.text)) >= 1)
+    a, b = R.split_segment(coded_store, int(row.segment_id), R.split_points(row.text)[0], "kim")
+    R.apply_decision(coded_store, b, "kim", "recode", themes=["people"], polarity="barrier")
+    before, after = R.neighbours(coded_store, a)
+    merged = R.merge_segments(coded_store, [before or a, a] if before else [a, b], "kim")
+    qde, sources = _export(coded_store, codebook, tmp_path / "p.qdpx")
+    root = etree.fromstring(qde)
+    assert schema.validate(root), schema.error_log
+    live = coded_store.segments().set_index("segment_id")
+    seen = set()
+    for ts in root.iterfind("q:Sources/q:TextSource", NS):
+        text = sources[f"sources/{ts.get('guid')}.txt"].decode("utf-8")
+        for sel in ts.iterfind("q:PlainTextSelection", NS):
+            seg = int(sel.find("q:Description", NS).text.split(";")[0].split()[1])
+            start, end = int(sel.get("startPosition")), int(sel.get("endPosition"))
+            assert text[start:end].replace("\r\n", "\n") == live.at[seg, "text"]
+            seen.add(seg)
+    assert int(row.segment_id) not in seen                          # the new cut, not the old
+    assert b in seen                                                 # recoded by kim
+    themes = R.effective_coding(coded_store).set_index("segment_id").at[merged, "themes"]
+    assert (merged in seen) == (themes != "none")
