@@ -192,8 +192,10 @@ def test_qdpx_after_a_split_and_a_merge_holds_the_new_segments(coded_store, code
     row = next(r for r in coding.itertuples() if len(R.split_points(r.text)) >= 1)
     a, b = R.split_segment(coded_store, int(row.segment_id), R.split_points(row.text)[0], "kim")
     R.apply_decision(coded_store, b, "kim", "recode", themes=["people"], polarity="barrier")
-    before, after = R.neighbours(coded_store, a)
-    merged = R.merge_segments(coded_store, [before or a, a] if before else [a, b], "kim")
+    pair = next((int(s), n) for s in coded_store.segments()["segment_id"]
+                if s not in (a, b) and (n := R.neighbours(coded_store, int(s))[1]) not in
+                (None, a, b))
+    merged = R.merge_segments(coded_store, list(pair), "kim")
     qde, sources = _export(coded_store, codebook, tmp_path / "p.qdpx")
     root = etree.fromstring(qde)
     assert schema.validate(root), schema.error_log
