@@ -282,6 +282,13 @@ def _in_force(decs: pd.DataFrame) -> list[int]:
     return stack
 
 
+def normalise_coding(coding: dict, codebook) -> dict:
+    """A coding (themes, sub-codes, polarity) checked against the codebook and put in its
+    canonical form: a sub-code brings its theme, themes in codebook order, no theme ->
+    neutral. Raises ReviewError for an unknown theme, sub-code or polarity."""
+    return _validate(coding, codebook)
+
+
 def _validate(coding: dict, codebook) -> dict:
     themes = [t for t in split_labels(coding.get("themes")) if t != NONE]
     subcodes = split_labels(coding.get("subcodes"))

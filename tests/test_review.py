@@ -202,6 +202,14 @@ def test_decisions_export_import(coded_store, codebook, tmp_path):
     assert r.loc[first, "themes"] == "technical" and r.loc[first, "subcodes"] == sub
     assert r.loc[first, "polarity"] == "barrier" and r.loc[second, "themes"] == "none"
     assert set(R.decision_log(coded_store)["reviewer"]) == {"carol"}
+    # importing the same file again adds nothing (the bad rows are reported again)
+    n = coded_store.decision_count()
+    again = import_decisions(coded_store, out, "carol", codebook)
+    assert again[0] == 0 and len(again[2]) == 3 and coded_store.decision_count() == n
+    # a sub-code written before its theme, or a theme left implied, is the same coding
+    df.loc[coded[0], "themes"] = f"{sub}"
+    df.to_csv(out, index=False)
+    assert import_decisions(coded_store, out, "carol", codebook)[0] == 0
     bad = tmp_path / "bad.csv"
     bad.write_text("segment,theme\n1,public\n")
     assert import_decisions(coded_store, bad, "carol", codebook)[2][0][:2] == (1, "segment_id")

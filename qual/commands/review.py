@@ -119,7 +119,8 @@ def import_decisions(store, path, reviewer: str, codebook, *, accept_unchanged: 
     kept. Unchanged rows without a memo are skipped unless ``accept_unchanged``."""
     import csv
 
-    from ..review import NONE, ReviewError, apply_decision, coding_of, effective_coding, split_labels
+    from ..review import (NONE, ReviewError, apply_decision, coding_of, effective_coding,
+                          normalise_coding, split_labels)
 
     from ..errors import QualError
 
@@ -161,12 +162,22 @@ def import_decisions(store, path, reviewer: str, codebook, *, accept_unchanged: 
             memo = (row.get("memo") or "").strip()
             themes = [x for x in labels if x in codebook.theme_ids]
             subcodes = [x for x in labels if x in codebook.subcode_ids]
-            current = coding_of(coding.loc[sid])
-            unchanged = (sorted(themes) == sorted(current["themes"])
-                         and sorted(subcodes) == sorted(current["subcodes"])
-                         and (polarity == current["polarity"] or not themes))
-            if unchanged and not memo and not accept_unchanged:
-                skipped += 1
+            seg = coding.loc[sid]
+            current = coding_of(seg)
+            try:
+                wanted = normalise_coding({"themes": themes, "subcodes": subcodes,
+                                           "polarity": polarity}, codebook)
+            except ReviewError as e:
+                errors.append((line, "themes", str(e)))
+                continue
+            unchanged = (wanted["themes"] == [t for t in codebook.theme_ids
+                                              if t in current["themes"]]
+                         and sorted(wanted["subcodes"]) == sorted(current["subcodes"])
+                         and (wanted["polarity"] == current["polarity"] or not wanted["themes"]))
+            already = (bool(seg["reviewed"]) and seg["reviewer"] == reviewer
+                       and (seg["memo"] or "") == memo)
+            if unchanged and (already or (not memo and not accept_unchanged)):
+                skipped += 1            # nothing new: importing the same file twice adds nothing
                 continue
             try:
                 if unchanged:
