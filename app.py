@@ -214,6 +214,9 @@ with st.sidebar:
     if LOGIN:
         st.session_state["reviewer"] = LOGIN
         st.markdown(f"Signed in as **{html.escape(LOGIN)}**")
+        st.button("Sign out", key="sign_out",
+                  on_click=lambda: [st.session_state.pop(k, None)
+                                    for k in ("signed_in", "reviewer")])
     else:
         st.text_input("Your name (recorded on every decision)", key="reviewer")
     page = st.radio("Page", PAGES, key="page")
@@ -313,7 +316,7 @@ def page_review():
                         f"{html.escape(str(row['machine_subcodes'] or ''))} · "
                         f"{row['machine_polarity']} · confidence {conf_txt}", unsafe_allow_html=True)
             st.markdown(f"**Now:** {theme_badges(row['themes'])} ({row['source']}"
-                        f"{', ' + str(row['reviewer']) if row['reviewer'] else ''})",
+                        f"{', ' + str(row['reviewer']) if isinstance(row['reviewer'], str) else ''})",
                         unsafe_allow_html=True)
             if scores_of(row["scores"]):
                 scores = pd.Series(scores_of(row["scores"])).sort_values(ascending=False).head(8)
@@ -433,10 +436,14 @@ def page_overview():
     c1.metric("Segments", len(df))
     c2.metric("Reviewed", f"{df['reviewed'].mean():.0%}" if len(df) else "—")
     c3.metric("Documents", len(docs))
-    st.dataframe(ov, width="stretch", hide_index=True)
+    st.dataframe(ov, width="stretch", hide_index=True,
+                 column_config={"reviewed": st.column_config.NumberColumn(
+                     "reviewed", help="share of the theme's segments a reviewer decided",
+                     format="percent")})
     if len(ov):
         st.subheader("Barrier vs opportunity per theme")
-        st.bar_chart(ov.set_index("theme")[["barrier", "opportunity", "neutral"]])
+        st.bar_chart(ov.set_index("theme")[["barrier", "opportunity", "neutral"]],
+                     color=["#d55e00", "#009e73", "#bbbbbb"])   # barrier red, opportunity green
     topics_under_themes()
     st.subheader("Documents")
     st.dataframe(docs[["name", "format", "version", "redacted", "ingested_at"]]
@@ -514,7 +521,8 @@ def page_agreement():
                   if blind else
                   "A reviewer's accept counts as agreeing with what they were shown, which "
                   "flatters the machine: for an honest figure, code a sample blind."))
-    st.dataframe(res["pairs"].round(3), width="stretch", hide_index=True)
+    pairs = res["pairs"][res["pairs"]["segments"] > 0]      # pairs who coded nothing in common
+    st.dataframe(pairs.round(3), width="stretch", hide_index=True)
     dis = res["disagreements"]
     st.subheader(f"Disagreements to resolve ({len(dis)})")
     if len(dis):

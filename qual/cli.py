@@ -6,6 +6,7 @@ Heavy libraries are imported inside the commands so that ``--help`` starts fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from dataclasses import dataclass, field
@@ -112,7 +113,9 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
                 doc_id = store.add_document(transcript, segments,
                                             text_sha256=sha256_text(transcript.text),
                                             redacted=redact, parameters=vars(segment_params))
-                report.documents.append((transcript.name, doc_id, "new"))
+                changed = store.document(doc_id)["version"] > 1
+                report.documents.append((transcript.name, doc_id,
+                                         "changed" if changed else "new"))
             except StoreError:
                 raise
             except QualError as e:
@@ -183,6 +186,23 @@ def _open_store(args):
     return Store(args.db)
 
 
+@contextlib.contextmanager
+def _new_or_existing_store(args):
+    """The store for ``ingest``/``code``. A store this command created is removed again if
+    nothing ended up in it (every file failed): no empty store is left to be exported."""
+    path = Path(args.db)
+    created = not path.exists()
+    store = _open_store(args)
+    try:
+        yield store
+    finally:
+        empty = created and store.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0] == 0
+        store.close()
+        if empty:
+            for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                p.unlink(missing_ok=True)
+
+
 def _ingest_from_args(args, store) -> IngestReport:
     from .segment import SegmentParams
 
@@ -211,9 +231,10 @@ def _ingest_from_args(args, store) -> IngestReport:
 
 def cmd_ingest(args) -> int:
     t0 = time.perf_counter()
-    with _open_store(args) as store:
+    with _new_or_existing_store(args) as store:
         report = _ingest_from_args(args, store)
-    _print(f"store: {Path(args.db).resolve()}  ({time.perf_counter() - t0:.1f} s)")
+    _print(f"store: {Path(args.db).resolve()}  ({time.perf_counter() - t0:.1f} s)"
+           if report.documents else "nothing stored")
     return 1 if report.failures else 0
 
 
@@ -222,11 +243,12 @@ def _report_ingest(report: IngestReport):
         _print(f"skipped {path}: {reason}")
     for path, message in report.failures:
         _err(message)
-    new = sum(1 for *_, s in report.documents if s == "new")
-    recut = sum(1 for *_, s in report.documents if s == "re-cut")
+    status = [s for *_, s in report.documents]
+    new, changed, recut = status.count("new"), status.count("changed"), status.count("re-cut")
     _print(f"documents read: {len(report.documents)} ({new} new, "
+           + (f"{changed} changed (a new version; decisions carry over), " if changed else "")
            + (f"{recut} re-cut with the new segmentation parameters, " if recut else "")
-           + f"{len(report.documents) - new - recut} unchanged), failed: {len(report.failures)}")
+           + f"{status.count('unchanged')} unchanged), failed: {len(report.failures)}")
 
 
 def cmd_code(args) -> int:
@@ -236,7 +258,7 @@ def cmd_code(args) -> int:
     t0 = time.perf_counter()
     codebook = load_codebook(args.codebook)
     embedder = Embedder(args.model)
-    with _open_store(args) as store:
+    with _new_or_existing_store(args) as store:
         report = _ingest_from_args(args, store)
         if not report.documents:
             _err("no transcript could be read; nothing to code")
@@ -294,7 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"qual {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("ingest", help="read and segment transcripts into the store (no coding)")
+    p = sub.add_parser("ingest", help="read and segment transcripts into the store (no coding)",
+                       description="Read transcripts (txt, md, docx, vtt, srt), optionally "
+                                   "pseudonymise them, cut them into segments and store them, "
+                                   "without coding. `code` does this and then codes.")
     _add_ingest_options(p)
     add_db_option(p)
     p.set_defaults(func=cmd_ingest)

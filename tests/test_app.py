@@ -300,6 +300,9 @@ def test_login_gate_when_a_password_file_is_given(coded_store, tmp_path, monkeyp
     at.button(key="accept").click().run()
     with Store(coded_store.path) as s:
         assert s.decisions()["reviewer"].tolist() == ["dee"]
+    at.button(key="sign_out").click().run()
+    assert not at.exception and not _has_button(at, "accept")
+    assert any(t.key == "login_name" for t in at.text_input)
 
 
 def test_blind_coding_hides_the_machine_and_counts_apart(app, coded_store):

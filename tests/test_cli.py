@@ -191,3 +191,20 @@ def test_agreement_command_reports_kappa_and_writes_disagreements(coded_store, c
     machine = coded_store.machine_codes().set_index("segment_id")["themes"]
     expected = {int(s) for s in segs[3:] if machine[int(s)] != "technical"}
     assert set(dis["segment_id"]) == expected
+
+
+def test_a_run_that_reads_nothing_leaves_no_store_and_export_needs_a_run(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    db = tmp_path / "new.db"
+    r = _run("code", str(empty), "--db", str(db), cwd=tmp_path)
+    assert r.returncode == 1 and "nothing to code" in r.stderr
+    assert not db.exists() and not list(tmp_path.glob("new.db*"))
+    r = _run("ingest", str(tmp_path / "missing"), "--db", str(db), cwd=tmp_path)
+    assert r.returncode != 0 and not db.exists()
+    from qual.store import Store
+
+    Store(db).close()                                   # a store with nothing coded in it
+    r = _run("export", "--db", str(db), "--output", str(tmp_path / "e.csv"), cwd=tmp_path)
+    assert r.returncode == 2 and "no coding run in this store yet" in r.stderr
+    assert not (tmp_path / "e.csv").exists()

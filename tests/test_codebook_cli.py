@@ -32,9 +32,14 @@ def test_add_code_with_examples_writes_the_yaml(tmp_path, capsys):
     assert "processes.funding" in capsys.readouterr().out
 
 
-def test_add_code_from_a_stored_topic(coded_store, tmp_path):
+def test_add_code_from_a_stored_topic(coded_store, tmp_path, capsys):
+    from qual.review import effective_coding
+
     folder = _copy_codebook(tmp_path)
-    segs = coded_store.segments().head(3)
+    coding = effective_coding(coded_store)
+    themed = coding[coding["themes"] != "none"].head(2)
+    chat = coding[coding["themes"] == "none"].head(1)
+    segs = pd.concat([themed, chat])
     run = coded_store.start_run("topics")
     topics = pd.DataFrame([{"topic": 4, "size": 3, "keywords": "funding, budget, money",
                             "theme": "processes", "subcode": "", "similarity": 0.41,
@@ -44,7 +49,11 @@ def test_add_code_from_a_stored_topic(coded_store, tmp_path):
     assert main(["codebook", "add-code", "--theme", "processes", "--id", "processes.funding",
                  "--from-topic", "4", "--db", str(coded_store.path), "--codebook", str(folder)]) == 0
     sub = load_codebook(folder).subcode("processes.funding")
-    assert sub.examples == segs["text"].tolist() and sub.name == "Funding"
+    # the segment coded none (small talk) is not taught to the coder as an example
+    assert sub.examples == themed["text"].tolist() and sub.name == "Funding"
+    out = capsys.readouterr().out
+    assert "left out 1 of topic 4's example segments because they are coded none" in out
+    assert f"--codebook {folder}" in out                     # how to code with this copy
 
 
 def test_add_code_errors_name_the_field(coded_store, tmp_path, capsys):

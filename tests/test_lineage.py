@@ -163,6 +163,7 @@ def test_decisions_follow_a_changed_transcript_to_its_new_version(tmp_path, embe
         assert text.count(edited.text) == 1
         src.write_text(text.replace(edited.text, changed), encoding="utf-8")
         report = ingest([src], store, nlp=nlp)
+        assert [s for *_, s in report.documents] == ["changed"]
         code(store, codebook, embedder, report.document_ids)
         new = R.effective_coding(store)
         assert set(new["document_id"]) == set(report.document_ids)       # the new version

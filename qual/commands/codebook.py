@@ -56,8 +56,12 @@ def run_add_code(args) -> int:
     if args.from_topic is not None:
         from ..store import Store
 
+        from ..review import effective_coding
+
         with Store(args.db) as store:
             topics = store.topics()
+            coding = effective_coding(store, scores=False)
+        off_topic = set(coding.loc[coding["themes"] == "none", "text"])
         if topics.empty:
             raise CodebookError("no topics run in the store; run `python -m qual topics` first",
                                 path=args.db, field="--from-topic")
@@ -67,7 +71,18 @@ def run_add_code(args) -> int:
                                 f"{', '.join(map(str, topics['topic']))})", path=args.db,
                                 field="--from-topic")
         row = row.iloc[0]
-        examples += [e for e in row["examples"] if e not in examples]
+        from_topic = [e for e in row["examples"] if e not in examples]
+        left_out = [e for e in from_topic if e in off_topic]
+        if left_out:
+            print(f"warning: left out {len(left_out)} of topic {args.from_topic}'s example "
+                  f"segments because they are coded none (small talk or off-topic), e.g. "
+                  f"{left_out[0][:80]!r}")
+        examples += [e for e in from_topic if e not in off_topic]
+        if not examples:
+            raise CodebookError(f"topic {args.from_topic}'s example segments are all coded none "
+                                "(small talk or off-topic), so they would teach the coder "
+                                "nothing about a code; give examples with --example",
+                                field="--from-topic")
         name = name or str(row["keywords"]).split(",")[0].strip().capitalize()
         definition = definition or f"Emergent topic {args.from_topic}: {row['keywords']}"
     if not name or not definition:
@@ -76,11 +91,14 @@ def run_add_code(args) -> int:
                       use_when=args.use_when or "", do_not_use_when=args.do_not_use_when or "")
     sub_id = next(s.id for s in new.subcodes if s.id not in codebook.subcode_ids)
     written, kept = save_added_subcode(new, args.theme, sub_id, path)
-    print(f"added sub-code {sub_id} under {args.theme} with {len(examples)} examples"
+    print(f"added sub-code {sub_id} under {args.theme} with {len(examples)} "
+          f"example{'s' * (len(examples) != 1)}"
           + ("" if kept else " (the file's layout was unusual: it was rewritten without its "
                              "comments)"))
+    shipped = path.resolve() == default_codebook_path().resolve()
     print(f"wrote {written.resolve()} (codebook version {codebook.version} -> {new.version}); "
-          "the next `python -m qual code` run uses it")
+          + ("the next `python -m qual code` run uses it" if shipped else
+             f"code with it: python -m qual code PATH... --codebook {path}"))
     return 0
 
 

@@ -30,7 +30,10 @@ def run(args) -> int:
                           path=args.db)
     with Store(args.db) as store:
         run_info = store.latest_run("code")
-        if run_info and run_info.get("codebook_version") not in (None, codebook.version):
+        if run_info is None:
+            raise ExportError("no coding run in this store yet; run `python -m qual code "
+                              "PATH...` first", path=args.db)
+        if run_info.get("codebook_version") not in (None, codebook.version):
             print(f"warning: the latest run was coded with codebook version "
                   f"{run_info['codebook_version']}; the codebook given is version "
                   f"{codebook.version}")

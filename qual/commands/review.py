@@ -233,7 +233,7 @@ def run_decisions(args) -> int:
 def register(sub) -> None:
     from ..cli import add_db_option
 
-    p = sub.add_parser("review", help="start the review app in your browser",
+    p = sub.add_parser("review", help="start the review app and print the address to open",
                        description="Start the Streamlit review app (app.py) on this machine and "
                                    "print its address. Decisions are stored in the store as you "
                                    "make them.")
