@@ -484,7 +484,7 @@ def page_topics():
                "Run `python -m qual topics` again to refit.")
     shown = table.assign(
         emergent=table["emergent"].map({True: "EMERGENT", False: ""}),
-        similarity=table["similarity"].round(3),
+        similarity=table["similarity"].map(TV.similarity_text),
         theme=table["theme"].where(table["topic"] != -1, "(outliers)"))
     st.dataframe(shown[["topic", "size", "keywords", "theme", "subcode", "similarity",
                         "emergent"]], width="stretch", hide_index=True)
@@ -495,7 +495,7 @@ def page_topics():
     st.subheader("Example quotes")
     for r in table.itertuples(index=False):
         where = ("outliers" if r.topic == -1 else
-                 f"{r.subcode}{' · EMERGENT' if r.emergent else ''} · sim {r.similarity:.2f}")
+                 f"{r.subcode}{' · EMERGENT' if r.emergent else ''} · sim {TV.similarity_text(r.similarity)}")
         with st.expander(f"Topic {r.topic} ({r.size}) · {r.keywords} — {where}"):
             for ex in r.examples:
                 st.markdown(f"> {html.escape(ex)}")

@@ -84,9 +84,18 @@ class Embedder:
             os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
             try:
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
 
-                self._model = SentenceTransformer(str(self.path), device=self.device,
-                                                  local_files_only=True)
+                # transformers reads its progress-bar switch at import: when something imported
+                # it first (BERTopic, the app) the environment above came too late
+                bars = hf_logging.is_progress_bar_enabled()
+                hf_logging.disable_progress_bar()      # its "Loading weights" bar
+                try:
+                    self._model = SentenceTransformer(str(self.path), device=self.device,
+                                                      local_files_only=True)
+                finally:
+                    if bars:
+                        hf_logging.enable_progress_bar()
             except Exception as e:  # a broken folder must not become a traceback
                 raise ModelError(f"cannot load the embedding model: {e}; {INSTALL_HINT}",
                                  path=self.path) from None

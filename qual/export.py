@@ -153,6 +153,24 @@ def write_csv(table: pd.DataFrame, output: str | Path) -> Path:
     return Path(output)
 
 
+def segment_counts(table: pd.DataFrame) -> tuple[int, int, int]:
+    """``(segments, coded with a theme, none)`` in an export table: every segment the machine
+    or a reviewer coded, including those coded ``none`` (no theme applies)."""
+    from .coder import NONE, split_labels
+
+    if not len(table):
+        return 0, 0, 0
+    themed = int(table["themes"].map(
+        lambda v: any(t != NONE for t in split_labels(v))).sum())
+    return len(table), themed, len(table) - themed
+
+
+def segments_phrase(table: pd.DataFrame) -> str:
+    """E.g. ``300 segments (240 coded with a theme, 60 none)``."""
+    n, themed, none = segment_counts(table)
+    return f"{n} segments ({themed} coded with a theme, {none} none)"
+
+
 def about_rows(run: dict | None, codebook, documents: pd.DataFrame, table: pd.DataFrame
                ) -> list[tuple[str, object]]:
     """What an export states about itself: run, codebook version, redaction status."""
@@ -162,6 +180,7 @@ def about_rows(run: dict | None, codebook, documents: pd.DataFrame, table: pd.Da
     redaction = ("not redacted" if n_red == 0 else "redacted (pseudonymised before storing)"
                  if n_red == len(documents) else f"{n_red} of {len(documents)} documents redacted")
     run = run or {}
+    n, themed, none = segment_counts(table)
     return [
         ("exported by", f"qual {__version__}"),
         ("run", run.get("id")),
@@ -172,7 +191,9 @@ def about_rows(run: dict | None, codebook, documents: pd.DataFrame, table: pd.Da
         ("codebook version (file)", codebook.version),
         ("redaction", redaction),
         ("documents", len(documents)),
-        ("coded segments", len(table)),
+        ("segments", n),
+        ("coded with a theme", themed),
+        ("coded none (no theme)", none),
         ("reviewed segments", int((table["source"] == "reviewer").sum()) if len(table) else 0),
     ]
 

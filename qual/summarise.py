@@ -8,8 +8,11 @@ co-occurrence matrix and the case x code matrices. ``write_summary`` writes the 
 
 Definitions
 -----------
-* A *stakeholder* is one speaker in one document (a paired interview has two). The
-  interviewed stakeholders are every speaker with at least one stakeholder segment, coded or not.
+* A *stakeholder* is the document's ``stakeholder_id`` metadata when it has one, else one
+  speaker in one document: as in the app's Overview (``qual.review.theme_overview``). A paired
+  interview under one ``stakeholder_id`` is one stakeholder; without one, each speaker is. The
+  interviewed stakeholders are every stakeholder with at least one stakeholder segment, coded
+  or not.
 * A *case* is a document, named by its ``stakeholder_id`` when the metadata gives one; its
   attributes (``sector``, ``stakeholder_group``, ...) come from the metadata.
 * A quote is a whole coded segment, verbatim: ``document text[start:end]``. Quotes are ranked by
@@ -109,14 +112,54 @@ def _case_name(doc: dict) -> str:
     return str(doc["metadata"].get("stakeholder_id") or doc["name"])
 
 
+def _stakeholder_id(doc: dict):
+    """The document's ``stakeholder_id`` metadata, or None when it has none."""
+    sid = (doc.get("metadata") or {}).get("stakeholder_id")
+    return None if sid is None or (isinstance(sid, float) and sid != sid) else str(sid)
+
+
+def stakeholder_keys(df: pd.DataFrame, docs: dict) -> pd.Series:
+    """Who is speaking, per row of ``df`` (``document_id``, ``speaker``): the document's
+    ``stakeholder_id`` when present, else ``document_id:speaker``. The same rule as
+    ``qual.review.theme_overview``, so the summary and the app count the same stakeholders."""
+    if not len(df):
+        return pd.Series([], index=df.index, dtype=object)
+    sid = {i: _stakeholder_id(d) for i, d in docs.items()}
+    return pd.Series([sid.get(int(d)) or f"{int(d)}:{s}"
+                      for d, s in zip(df["document_id"], df["speaker"].astype(str))],
+                     index=df.index, dtype=object)
+
+
+#: columns that state a CSV's provenance, the same in themes.csv and the matrices
+PROVENANCE_COLUMNS = ("run_id", "codebook_version", "redaction", "reviewed_only")
+
+
+def provenance_columns(summary: "Summary") -> dict:
+    run = summary.run or {}
+    return {"run_id": run.get("id"), "codebook_version": summary.codebook_version,
+            "redaction": summary.redaction, "reviewed_only": summary.reviewed_only}
+
+
+def with_provenance(frame: pd.DataFrame, summary: "Summary") -> pd.DataFrame:
+    """``frame`` with the provenance columns appended (the same value on every row), so a
+    matrix CSV states its coding run, codebook version and redaction like themes.csv does."""
+    out = frame.copy()
+    for k, v in provenance_columns(summary).items():
+        out[k] = v
+    return out
+
+
 def summarise(coding: pd.DataFrame, documents: list[dict], codebook, *, run: dict | None = None,
               topics: pd.DataFrame | None = None, reviewed_only: bool = False,
               quotes_per_theme: int = 5, max_per_stakeholder: int = 2) -> Summary:
     docs = {int(d["id"]): d for d in documents}
     df = coding[coding["document_id"].isin(docs)].copy()
-    all_stakeholders = df[["document_id", "speaker"]].drop_duplicates()
+    df["stakeholder"] = stakeholder_keys(df, docs)
+    # each stakeholder's attributes come from its first document
+    all_stakeholders = df.drop_duplicates("stakeholder")[["stakeholder", "document_id"]]
     total_stakeholders = len(all_stakeholders)
     attrs_of = {int(d): docs[int(d)]["metadata"] for d in df["document_id"].unique()}
+    doc_of = dict(zip(all_stakeholders["stakeholder"], all_stakeholders["document_id"]))
     total_segments = len(df)
     if reviewed_only:
         df = df[df["source"] == "reviewer"]
@@ -127,7 +170,7 @@ def summarise(coding: pd.DataFrame, documents: list[dict], codebook, *, run: dic
     themes = []
     for theme in codebook.themes:
         rows = coded[coded["theme_list"].map(lambda ts, t=theme.id: t in ts).astype(bool)]
-        holders = rows[["document_id", "speaker"]].drop_duplicates()
+        holders = rows[["stakeholder"]].drop_duplicates()
         pol = {p: int((rows["polarity"] == p).sum()) for p in ("barrier", "opportunity",
                                                                 "neutral")}
         subs = {}
@@ -145,7 +188,7 @@ def summarise(coding: pd.DataFrame, documents: list[dict], codebook, *, run: dic
                 value = str(attrs_of[int(r.document_id)].get(key) or "unknown")
                 groups.setdefault(value, [0, 0])[1] += 1
             for r in holders.itertuples(index=False):
-                value = str(attrs_of[int(r.document_id)].get(key) or "unknown")
+                value = str(attrs_of[int(doc_of[r.stakeholder])].get(key) or "unknown")
                 groups[value][0] += 1
             if any(v != "unknown" for v in groups):
                 splits[key] = pd.DataFrame(
@@ -208,7 +251,7 @@ def select_quotes(rows: pd.DataFrame, theme_id: str, docs: dict, n: int,
     for r in cands:
         if len(chosen) >= n:
             break
-        key = (int(r.document_id), r.speaker)
+        key = getattr(r, "stakeholder", None) or (int(r.document_id), r.speaker)
         if per.get(key, 0) >= max_per_stakeholder:
             continue
         text = docs[int(r.document_id)]["text"][int(r.start):int(r.end)]
@@ -264,7 +307,6 @@ def _topic_text(x: dict) -> str:
 
 def themes_table(summary: Summary, codebook) -> pd.DataFrame:
     rows = []
-    run = summary.run or {}
     for t in summary.themes:
         rows.append({
             "theme": t.id, "name": t.name, "segments": t.segments, "documents": t.documents,
@@ -277,8 +319,7 @@ def themes_table(summary: Summary, codebook) -> pd.DataFrame:
                                              for k, v in t.subcodes["opportunity"].items()),
             "reviewed": t.reviewed, "machine_only": t.machine_only,
             "topics": ";".join(x["label"] for x in t.topics),
-            "run_id": run.get("id"), "codebook_version": summary.codebook_version,
-            "redaction": summary.redaction, "reviewed_only": summary.reviewed_only,
+            **provenance_columns(summary),
         })
     return pd.DataFrame(rows)
 
@@ -482,9 +523,12 @@ def write_summary(summary: Summary, codebook, output_dir) -> dict[str, Path]:
         "summary.md": lambda p: p.write_text(to_markdown(summary), encoding="utf-8"),
         "summary.html": lambda p: p.write_text(to_html(summary), encoding="utf-8"),
         "themes.csv": lambda p: themes_table(summary, codebook).to_csv(p, index=False),
-        "cooccurrence.csv": lambda p: summary.cooccurrence.to_csv(p),
-        "case_code_counts.csv": lambda p: summary.case_counts.to_csv(p),
-        "case_code_presence.csv": lambda p: summary.case_presence.to_csv(p),
+        # the matrices end with the provenance columns themes.csv has (run_id, ...)
+        "cooccurrence.csv": lambda p: with_provenance(summary.cooccurrence, summary).to_csv(p),
+        "case_code_counts.csv": lambda p: with_provenance(summary.case_counts,
+                                                          summary).to_csv(p),
+        "case_code_presence.csv": lambda p: with_provenance(summary.case_presence,
+                                                            summary).to_csv(p),
     }
     written = {}
     for name, write in files.items():

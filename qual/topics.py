@@ -17,7 +17,7 @@ How it decides:
   topic model worth fitting and ``TooFewSegments`` says so.
 * Outliers (HDBSCAN's -1) are reassigned to the nearest topic by embedding similarity
   (``reduce_outliers(strategy="embeddings")``) when at least ``outlier_threshold`` similar;
-  the few that stay are reported as topic -1.
+  the rest stay as topic -1, the outliers row.
 * Keywords: c-TF-IDF over a CountVectorizer with English stop words plus spoken filler
   ("think", "yes", "know", ...), ``min_df`` from the corpus size, frequent words damped.
 * Placement: each topic's centroid (normalised mean of its members' embeddings) is compared by
@@ -149,11 +149,27 @@ class TopicResult:
         return {**asdict(self.params), "guidance": self.guidance}
 
 
+def _import_bertopic_quietly() -> None:
+    """Set the Hugging Face switches ``qual.embed.Embedder`` sets before it loads a model, then
+    import BERTopic. BERTopic imports sentence-transformers, transformers and huggingface_hub,
+    which read these switches once, at import: imported first with them unset, the embedding
+    model's later load printed transformers' "Loading weights" tqdm bar (``code`` never did).
+    Our own progress bars (``qual.embed.progress``) are unaffected."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    import bertopic  # noqa: F401
+
+
 class _EncoderBackend:
     """Adapts a qual encoder to BERTopic's embedding backend, for the guidance texts only
     (seed words, zero-shot labels, keywords). Documents always come with their embeddings."""
 
     def __new__(cls, encoder):
+        _import_bertopic_quietly()
         from bertopic.backend import BaseEmbedder
 
         class Backend(BaseEmbedder):
@@ -273,6 +289,7 @@ class TopicModel:
 
     # -- sub-models -----------------------------------------------------------------------
     def _bertopic(self, p: TopicParams):
+        _import_bertopic_quietly()
         from bertopic import BERTopic
         from bertopic.dimensionality import BaseDimensionalityReduction
         from bertopic.vectorizers import ClassTfidfTransformer

@@ -5,12 +5,23 @@ Nothing here fits a model: ``python -m qual topics`` stores runs, these function
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 HINT = "No topics yet: run `python -m qual topics` first."
 
 COLUMNS = ["topic", "size", "keywords", "theme", "subcode", "similarity", "emergent",
            "examples", "label"]
+
+
+def similarity_text(sim) -> str:
+    """A topic's similarity to its nearest sub-code, for display: 3 decimals, rounded *down*,
+    so 0.5498 shows as ``0.549`` and never as ``0.55`` beside an EMERGENT flag whose rule is
+    "below 0.55". Blank for the outliers row (no similarity)."""
+    if sim is None or pd.isna(sim):
+        return ""
+    return f"{math.floor(round(float(sim) * 1000, 6)) / 1000:.3f}"
 
 
 def latest_topics_run(store) -> dict | None:

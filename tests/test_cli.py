@@ -208,3 +208,6 @@ def test_a_run_that_reads_nothing_leaves_no_store_and_export_needs_a_run(tmp_pat
     r = _run("export", "--db", str(db), "--output", str(tmp_path / "e.csv"), cwd=tmp_path)
     assert r.returncode == 2 and "no coding run in this store yet" in r.stderr
     assert not (tmp_path / "e.csv").exists()
+    r = _run("summarise", "--db", str(db), "--output", str(tmp_path / "s"), cwd=tmp_path)
+    assert r.returncode == 2 and "no coding run in this store yet" in r.stderr
+    assert not (tmp_path / "s").exists()

@@ -41,6 +41,15 @@ def test_xlsx_has_about_segments_theme_and_quote_sheets(coded_store, codebook, t
     assert about["run"] == run["id"]
     assert about["codebook version (run)"] == run["codebook_version"]
     assert about["redaction"] == "not redacted"
+    # every exported segment is counted, and those coded `none` are told apart
+    segments = list(wb["segments"].values)
+    themes = [r[segments[0].index("themes")] for r in segments[1:]]
+    none = sum(1 for t in themes if t == "none")
+    assert none > 0
+    assert about["segments"] == len(themes)
+    assert about["coded with a theme"] == len(themes) - none
+    assert about["coded none (no theme)"] == none
+    assert "coded segments" not in about
     header = next(wb["segments"].values)
     assert list(header[:len(CONTRACT)]) == CONTRACT
     for t in codebook.theme_ids:

@@ -16,6 +16,7 @@ from qual.summarise import parse_markdown_quotes, summary_from_store
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
+PROVENANCE = ["run_id", "codebook_version", "redaction", "reviewed_only"]
 
 
 @pytest.fixture
@@ -58,16 +59,69 @@ def test_tables_and_matrices(coded_store, codebook, summary_dir):
             "opportunity", "reviewed", "machine_only", "run_id", "codebook_version",
             "redaction"} <= set(themes.columns)
     assert (themes["stakeholders"] <= themes["stakeholders_interviewed"]).all()
+    codes = codebook.theme_ids + codebook.subcode_ids
     co = pd.read_csv(summary_dir / "cooccurrence.csv", index_col=0)
-    assert (co.values == co.values.T).all()
+    assert co.columns.tolist() == codes + PROVENANCE
+    m = co[codes]
+    assert list(m.index) == codes and (m.values == m.values.T).all()
     for t in codebook.theme_ids:
         assert co.at[t, t] == int(themes.set_index("theme").at[t, "segments"])
     counts = pd.read_csv(summary_dir / "case_code_counts.csv", index_col=0)
     presence = pd.read_csv(summary_dir / "case_code_presence.csv", index_col=0)
     assert len(counts) == len(coded_store.documents())
-    codes = codebook.theme_ids + codebook.subcode_ids
     assert ((counts[codes] > 0).astype(int) == presence[codes]).all().all()
     assert "sector" in counts.columns
+
+
+def test_every_csv_states_run_codebook_and_redaction_like_themes_csv(coded_store, summary_dir):
+    """themes.csv and the three matrices end with the same provenance columns, one value on
+    every row, and still read with a plain ``pd.read_csv``."""
+    run = coded_store.latest_run()
+    for name in ("themes.csv", "cooccurrence.csv", "case_code_counts.csv",
+                 "case_code_presence.csv"):
+        df = pd.read_csv(summary_dir / name)
+        assert df.columns.tolist()[-len(PROVENANCE):] == PROVENANCE, name
+        assert set(df["run_id"]) == {run["id"]}, name
+        assert set(df["codebook_version"]) == {run["codebook_version"]}, name
+        assert set(df["redaction"]) == {"not redacted"}, name
+        assert set(df["reviewed_only"]) == {False}, name
+
+
+def test_stakeholders_are_counted_as_in_the_app_overview(coded_store, codebook):
+    """A paired interview (two speakers, one ``stakeholder_id``) is one stakeholder, in the
+    summary as in the app's Overview; without a ``stakeholder_id`` each speaker is one."""
+    from qual.review import effective_coding, theme_overview
+    from qual.summarise import summarise, to_markdown
+
+    coding = effective_coding(coded_store)
+    docs = [coded_store.document(int(i)) for i in coded_store.documents()["id"]]
+    assert all(d["metadata"].get("stakeholder_id") for d in docs)
+    # the first document becomes a paired interview: half its answers by a second speaker
+    first = docs[0]["id"]
+    rows = coding.index[coding["document_id"] == first]
+    coding.loc[rows[1::2], "speaker"] = "Second Speaker"
+    assert coding.loc[rows, "speaker"].nunique() == 2
+
+    def overview(documents):
+        frame = pd.DataFrame({"id": [d["id"] for d in documents],
+                              "metadata": [d["metadata"] for d in documents]})
+        return theme_overview(coding, frame, codebook.theme_ids).set_index("theme")
+
+    s = summarise(coding, docs, codebook)
+    assert s.total_stakeholders == len(docs)          # one per stakeholder_id
+    ov = overview(docs)
+    for t in s.themes:
+        assert t.stakeholders == ov.at[t.id, "stakeholders"]
+    assert f"{len(docs)} stakeholders in {len(docs)} documents" in to_markdown(s)
+
+    # without stakeholder_id: each speaker of each document is a stakeholder
+    bare = [{**d, "metadata": {k: v for k, v in d["metadata"].items()
+                               if k != "stakeholder_id"}} for d in docs]
+    s = summarise(coding, bare, codebook)
+    assert s.total_stakeholders == len(docs) + 1
+    ov = overview(bare)
+    for t in s.themes:
+        assert t.stakeholders == ov.at[t.id, "stakeholders"]
 
 
 def test_reviewed_only_and_topics(coded_store, codebook):

@@ -164,6 +164,14 @@ def test_cli_writes_csv_and_refuses_tiny_stores_clearly(fitted, topics_store, tm
     table = pd.read_csv(out)
     assert table.columns.tolist() == CSV_COLUMNS
     assert table["keywords"].tolist() == fitted["result"].topics["keywords"].tolist()
+    # the count written is the count of topics printed; the -1 row is named, not counted
+    n = int((table["topic"] >= 0).sum())
+    assert f"{n} topics (" in printed
+    wrote = next(line for line in printed.splitlines() if line.startswith("wrote "))
+    if (table["topic"] == -1).any():
+        assert wrote.startswith(f"wrote {n} topics and the outliers row (topic -1) to ")
+    else:
+        assert wrote.startswith(f"wrote {n} topics to ")
 
     tiny = tmp_path / "tiny.db"
     src = tmp_path / "tiny.txt"
@@ -174,3 +182,43 @@ def test_cli_writes_csv_and_refuses_tiny_stores_clearly(fitted, topics_store, tm
     assert main(["topics", "--db", str(tiny)]) == 1
     captured = capsys.readouterr()
     assert "at least 12 are needed" in captured.out and "Traceback" not in captured.err
+
+
+def test_similarity_beside_the_emergent_flag_cannot_look_wrong():
+    from qual.commands.topics import format_table
+    from qual.topicview import similarity_text
+
+    assert similarity_text(0.5498) == "0.549"     # emergent (< 0.55): never shown as 0.55
+    assert similarity_text(0.55) == "0.550"
+    assert similarity_text(0.6912) == "0.691"
+    assert similarity_text(float("nan")) == ""
+    topics = pd.DataFrame({"topic": [-1, 0, 1], "size": [3, 20, 15],
+                           "keywords": ["um", "deaths, covid", "statistics"],
+                           "theme": ["", "public", "public"],
+                           "subcode": ["", "public.benefit", "public.transparency"],
+                           "similarity": [float("nan"), 0.5498, 0.6912],
+                           "emergent": [False, True, False]})
+    lines = format_table(topics).splitlines()
+    assert "EMERGENT near public.benefit" in lines[2] and "0.549" in lines[2]
+    assert "0.55 " not in lines[2]
+    assert "0.691" in lines[3]
+    assert "(outliers)" in lines[1]
+
+
+def test_loading_the_model_after_bertopic_prints_no_weights_bar():
+    """``topics`` imports BERTopic (and so transformers) before the embedding model loads;
+    transformers' own "Loading weights" tqdm bar must stay silent, as it does for ``code``."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY")}
+    script = ("from qual.topics import _import_bertopic_quietly\n"
+              "_import_bertopic_quietly()\n"
+              "from qual.embed import Embedder\n"
+              "Embedder().model\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Loading weights" not in result.stderr, result.stderr[-2000:]

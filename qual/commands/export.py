@@ -48,7 +48,7 @@ def export_project(store, codebook, fmt: str, output, *, name: str | None = None
     """Write the effective coding as ``fmt`` (csv, xlsx or qdpx) to ``output`` (atomically).
     Returns ``(path, lines)``: the file written and what to tell the user about it. Used by
     the ``export`` command and by the app's downloads."""
-    from ..export import about_rows, coded_segments_table, write_csv, write_xlsx
+    from ..export import about_rows, coded_segments_table, segments_phrase, write_csv, write_xlsx
     from ..review import effective_coding
 
     if fmt == "qdpx":
@@ -75,7 +75,7 @@ def export_project(store, codebook, fmt: str, output, *, name: str | None = None
                          quotes=_quotes_frame(summary), about=about)
     else:
         out = write_csv(table, output)
-    return out, [f"wrote {len(table)} coded segments to {Path(out).resolve()}",
+    return out, [f"wrote {segments_phrase(table)} to {Path(out).resolve()}",
                  "; ".join(f"{k}: {v}" for k, v in about
                            if k in ("run", "codebook version (run)", "redaction"))]
 

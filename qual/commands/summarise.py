@@ -16,6 +16,10 @@ def run(args) -> int:
     if not Path(args.db).exists():
         raise ExportError("no store here; run `python -m qual code` first or pass --db",
                           path=args.db)
+    with Store(args.db) as store:
+        if store.latest_run("code") is None:
+            raise ExportError("no coding run in this store yet; run `python -m qual code "
+                              "PATH...` first", path=args.db)
     out = Path(args.output)
     if not out.is_dir():
         if out.exists() or not out.parent.is_dir():

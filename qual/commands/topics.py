@@ -67,6 +67,8 @@ def find_topics(store, codebook, embedder=None, *, min_topic_size=None, seed: in
 
 
 def format_table(topics, width: int = 60) -> str:
+    from ..topicview import similarity_text
+
     def cut(s, n):
         s = str(s)
         return s if len(s) <= n else s[: n - 1] + "…"
@@ -75,7 +77,7 @@ def format_table(topics, width: int = 60) -> str:
     for r in topics.itertuples(index=False):
         where = "(outliers)" if r.topic == -1 else (
             "EMERGENT near " + r.subcode if r.emergent else r.subcode)
-        sim = "" if r.topic == -1 else f"{r.similarity:.2f}"
+        sim = "" if r.topic == -1 else similarity_text(r.similarity)
         lines.append(f"{r.topic:>5} {r.size:>5}  {cut(where, 34):<34} {sim:>5}  "
                      f"{cut(r.keywords, width)}")
     return "\n".join(lines)
@@ -127,11 +129,13 @@ def run(args) -> int:
     print(format_table(result.topics))
     n = int((result.topics["topic"] >= 0).sum())
     emergent = int(result.topics["emergent"].sum())
+    outliers = bool((result.topics["topic"] == -1).any())
     print(f"{n} topics ({emergent} emergent) in {summary['segments']} stakeholder segments; "
           f"{result.params.method}, seed {args.seed}; " + "; ".join(result.notes))
     if args.output:
         out = write_topics_csv(result.topics, args.output)
-        print(f"wrote {len(result.topics)} topics to {out.resolve()}")
+        print(f"wrote {n} topics" + (" and the outliers row (topic -1)" if outliers else "")
+              + f" to {out.resolve()}")
     print(f"run {summary['run_id']} stored in {Path(args.db).resolve()} "
           f"(fit {result.fit_seconds:.1f} s, took {time.perf_counter() - t0:.1f} s)")
     return 0
