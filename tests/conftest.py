@@ -3,6 +3,7 @@ codebook are loaded once per test session; small coded stores are built from rea
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -69,3 +70,54 @@ def coded_store(_coded_samples_template, tmp_path):
     store = Store(path)
     yield store
     store.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_review(db, tmp_path, *extra, env=None, timeout: float = 60):
+    """Start ``python -m qual review --db DB`` as a user would, on a free port, and wait for
+    Streamlit's health check. Yields ``(url, proc, log_path)``; stops the app afterwards and
+    checks that stopping ``qual review`` freed the port."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = free_port()
+    log_path = tmp_path / "review.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "qual", "review", "--db", str(db),
+                             "--port", str(port), *extra], cwd=REPO, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                log.close()
+                raise AssertionError("the app did not start: " + log_path.read_text()[-2000:])
+            time.sleep(0.2)
+        yield url, proc, log_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0

@@ -2,13 +2,10 @@
 to listen beyond this machine without them. Real files and real processes."""
 
 import os
-import socket
 import stat
 import subprocess
 import sys
-import time
 import tomllib
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,7 @@ import pytest
 from qual import access
 from qual.errors import QualError
 
-from conftest import REPO
+from conftest import REPO, free_port, serve_review
 
 FAST = {"n": 2 ** 10, "r": 8, "p": 1}          # cheap parameters where speed is all that matters
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -118,58 +115,28 @@ def test_cli_add_with_password_stdin_then_list_and_refusals(tmp_path):
     assert access.list_reviewers(f) == ["ann"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_review_refuses_a_network_address_without_passwords(coded_store):
     db = coded_store.path
-    r = _qual("review", "--db", str(db), "--address", "0.0.0.0", "--port", str(_free_port()))
+    r = _qual("review", "--db", str(db), "--address", "0.0.0.0", "--port", str(free_port()))
     assert r.returncode == 2
     assert "refusing to listen on 0.0.0.0" in r.stderr
     assert "python -m qual reviewers add NAME" in r.stderr
     assert str(db.parent / "qual-reviewers.toml") in r.stderr
     # an empty password file is no better
     (db.parent / "qual-reviewers.toml").write_text("format = 1\n")
-    r = _qual("review", "--db", str(db), "--address", "0.0.0.0", "--port", str(_free_port()))
+    r = _qual("review", "--db", str(db), "--address", "0.0.0.0", "--port", str(free_port()))
     assert r.returncode == 2 and "has no reviewers" in r.stderr
 
 
 def test_review_on_a_network_address_starts_with_a_password_file(coded_store, tmp_path):
     f = tmp_path / "team.toml"
     access.add_reviewer(f, "ann", "a-long-password", params=FAST)
-    port = _free_port()
-    log = open(tmp_path / "review.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "qual", "review", "--db", str(coded_store.path),
-                             "--address", "0.0.0.0", "--port", str(port), "--access", str(f)],
-                            cwd=REPO, env=ENV, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health",
-                                            timeout=1) as resp:
-                    if resp.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise AssertionError("the app did not start: "
-                                     + (tmp_path / "review.log").read_text()[-2000:])
-            time.sleep(0.2)
+    with serve_review(coded_store.path, tmp_path, "--address", "0.0.0.0", "--access", str(f),
+                      env=ENV) as (_, proc, _log):
         # the app (the child of `qual review`) was given the password file
         children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         env = Path(f"/proc/{children[0]}/environ").read_bytes().split(b"\0")
         assert f"{access.ENV_VAR}={f}".encode() in env
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
     out = (tmp_path / "review.log").read_text()
     assert "a password is required" in out and str(f) in out
     assert "reachable from other machines" in out

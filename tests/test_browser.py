@@ -5,16 +5,10 @@ to test-artifacts/."""
 
 import contextlib
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, serve_review
 from qual.store import Store
 
 CHROMIUM = "/usr/bin/chromium"
@@ -25,46 +19,10 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 assert os.path.exists(CHROMIUM), "needs Debian's chromium: apt-get install chromium"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def _serve(db, tmp_path, *extra):
-    port = _free_port()
-    log = open(tmp_path / "streamlit.log", "w")
-    # as a user starts it: python -m qual review (which runs streamlit with QUAL_DB set)
-    proc = subprocess.Popen([sys.executable, "-m", "qual", "review", "--db", str(db),
-                             "--port", str(port), *extra], cwd=REPO, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                log.close()
-                raise AssertionError("the app did not start: "
-                                     + (tmp_path / "streamlit.log").read_text()[-2000:])
-            time.sleep(0.2)
-        yield url, (tmp_path / "streamlit.log").read_text()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-    # stopping `qual review` stopped the app: the port is free again
-    with socket.socket() as s:
-        assert s.connect_ex(("127.0.0.1", port)) != 0
+    with serve_review(db, tmp_path, *extra) as (url, _, log_path):
+        yield url, log_path.read_text()
 
 
 @pytest.fixture
