@@ -456,14 +456,18 @@ class Store:
         df["metadata"] = df["metadata"].map(json.loads)
         return df
 
-    def document(self, document_id: int) -> dict:
-        row = self.conn.execute("SELECT * FROM documents WHERE id=?", (document_id,)).fetchone()
+    def _record(self, table: str, row_id: int, json_fields: tuple[str, ...]) -> dict:
+        """One row of ``table`` (documents, runs) as a dict with its JSON fields parsed."""
+        row = self.conn.execute(f"SELECT * FROM {table} WHERE id=?", (row_id,)).fetchone()
         if row is None:
-            raise StoreError(f"no document with id {document_id}", path=self.path)
+            raise StoreError(f"no {table[:-1]} with id {row_id}", path=self.path)
         d = dict(row)
-        d["metadata"] = json.loads(d["metadata"])
-        d["parameters"] = json.loads(d["parameters"])
+        for field in json_fields:
+            d[field] = json.loads(d[field])
         return d
+
+    def document(self, document_id: int) -> dict:
+        return self._record("documents", document_id, ("metadata", "parameters"))
 
     def turns(self, document_id: int) -> pd.DataFrame:
         return self._df('SELECT idx, speaker, role, start, "end", timestamp, end_timestamp'
@@ -538,13 +542,7 @@ class Store:
         return self._df("SELECT * FROM runs ORDER BY id")
 
     def run(self, run_id: int) -> dict:
-        row = self.conn.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
-        if row is None:
-            raise StoreError(f"no run with id {run_id}", path=self.path)
-        d = dict(row)
-        d["parameters"] = json.loads(d["parameters"])
-        d["input_hashes"] = json.loads(d["input_hashes"])
-        return d
+        return self._record("runs", run_id, ("parameters", "input_hashes"))
 
     def latest_run(self, kind: str = "code") -> dict | None:
         row = self.conn.execute("SELECT id FROM runs WHERE kind=? AND status='complete'"
