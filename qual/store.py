@@ -204,6 +204,23 @@ def _is_readonly(e: Exception) -> bool:
     return "readonly" in msg or "read-only" in msg
 
 
+def _segment_filter(role: str | None, current_only: bool, document_id: int | None = None
+                    ) -> tuple[str, list]:
+    """The WHERE clause (segments ``s`` joined to documents ``d``) and its parameters:
+    segments of one role, of the current document versions and not replaced by a split or
+    merge, of one document."""
+    clauses, params = [], []
+    if role:
+        clauses.append("s.role = ?")
+        params.append(role)
+    if current_only:
+        clauses.append("d.current = 1 AND s.active = 1")
+    if document_id is not None:
+        clauses.append("s.document_id = ?")
+        params.append(int(document_id))
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -478,16 +495,7 @@ class Store:
         """Segments (with their document's name) in document and text order. ``current_only``:
         only the current version of each document, and only segments not replaced by a
         reviewer's split or merge."""
-        clauses, params = [], []
-        if role:
-            clauses.append("s.role = ?")
-            params.append(role)
-        if current_only:
-            clauses.append("d.current = 1 AND s.active = 1")
-        if document_id is not None:
-            clauses.append("s.document_id = ?")
-            params.append(document_id)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        where, params = _segment_filter(role, current_only, document_id)
         return self._df(
             f"SELECT {_SEGMENT_COLUMNS}"
             f" FROM segments s JOIN documents d ON d.id = s.document_id {where}"
@@ -839,13 +847,7 @@ class Store:
         ``segments`` has the columns of ``segments()`` in the same order; ``codes`` the
         columns of ``machine_codes()`` for each segment's latest complete code run, with
         ``scores`` parsed (or left as JSON text when ``scores=False``)."""
-        clauses, params = [], []
-        if role:
-            clauses.append("s.role = ?")
-            params.append(role)
-        if current_only:
-            clauses.append("d.current = 1 AND s.active = 1")
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        where, params = _segment_filter(role, current_only)
         seg = self._fast_df(
             f"SELECT {_SEGMENT_COLUMNS}"
             f" FROM segments s JOIN documents d ON d.id = s.document_id {where}", params)
