@@ -834,6 +834,9 @@ def test_property_reading_junk_raises_only_read_error(tmp_path, lines, fmt):
     assert t.turns and any(x.role == "stakeholder" for x in t.turns)
 
 
+# random bytes are often mostly UTF-8 with a few stray bytes: the documented mixed-encoding
+# warning is expected here, and test_faults checks it
+@pytest.mark.filterwarnings("ignore::qual.errors.QualWarning")
 @settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=400), fmt=st.sampled_from([e[1:] for e in SUPPORTED]))
