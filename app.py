@@ -386,7 +386,13 @@ def page_transcript():
     st.caption(("Redacted: names and identifiers were pseudonymised before storing. "
                 if doc["redacted"] else "Not redacted. ")
                + " · ".join(f"{k}: {v}" for k, v in doc["metadata"].items()))
-    st.markdown("Legend: " + theme_badges(";".join(CODEBOOK.theme_ids)), unsafe_allow_html=True)
+    blind = bool(st.session_state.get("blind"))
+    if blind:
+        st.info("Blind coding is on: the coding is hidden here too. Segments are underlined "
+                "only; switch blind coding off on the Review page to see the themes.")
+    else:
+        st.markdown("Legend: " + theme_badges(";".join(CODEBOOK.theme_ids)),
+                    unsafe_allow_html=True)
     text = doc["text"]
     segs = df[df["document_id"] == doc["id"]].sort_values("start")
     turns = store.turns(doc["id"])
@@ -404,6 +410,8 @@ def page_transcript():
                 tip += " | " + ", ".join(f"{k} {v:.2f}" for k, v in top)
             style = (f"background:{colour}33;border-bottom:2px solid {colour}" if colour
                      else "background:#eeeeee")
+            if blind:
+                tip, style = f"segment {s.segment_id}", "border-bottom:1px dotted #999"
             inner.append(f'<span title="{html.escape(tip)}" style="{style}">'
                          f"{html.escape(text[s.start:s.end])}</span>")
             pos = s.end

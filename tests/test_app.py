@@ -320,6 +320,11 @@ def test_blind_coding_hides_the_machine_and_counts_apart(app, coded_store):
     with Store(coded_store.path) as s:
         d = s.decisions()
     assert d["after"].iloc[0]["blind"] is True and d["after"].iloc[0]["themes"] == ["processes"]
+    app.radio(key="page").set_value("Transcript").run()               # hidden there too
+    page = "".join(m.value for m in app.markdown)
+    assert "Blind coding is on" in "".join(i.value for i in app.info)
+    assert "background:" not in page and "| machine" not in page
+    app.radio(key="page").set_value("Review queue").run()
     app.toggle(key="blind").set_value(False).run()
     app.button(key="accept").click().run()                          # a sighted accept
     app.radio(key="page").set_value("Agreement").run()
