@@ -66,7 +66,28 @@ def _sentence_spans(doc, base: int) -> list[tuple[int, int]]:
         lead = len(text) - len(text.lstrip())
         start = base + sent.start_char + lead
         spans.append((start, start + len(stripped)))
-    return spans
+    return _reattach_openers(doc.text, spans, base)
+
+
+_OPENERS = "[({\u201c\u2018"
+
+
+def _reattach_openers(text: str, spans: list[tuple[int, int]], base: int
+                      ) -> list[tuple[int, int]]:
+    """The sentencizer leaves an opening bracket or quote at the end of the sentence before
+    it ("…a date. [" + "laughs] If we…"): move it to the start of the sentence it opens."""
+    out = list(spans)
+    for i in range(len(out) - 1):
+        start, end = out[i]
+        cut = end
+        while cut > start and text[cut - 1 - base] in _OPENERS:
+            cut -= 1
+        if cut == end or not text[start - base:cut - base].strip():
+            continue
+        new_end = start + len(text[start - base:cut - base].rstrip())
+        out[i] = (start, new_end)
+        out[i + 1] = (cut, out[i + 1][1])
+    return out
 
 
 _WORD_RE = re.compile(r"\S+")

@@ -70,3 +70,15 @@ def test_offsets_hold_on_every_sample_and_inquiry_file(nlp):
         assert any(s.role == "stakeholder" for s in segs), path
         for s in segs:
             assert t.text[s.start:s.end] == s.text, (path, s)
+
+
+def test_a_bracket_opening_a_stage_direction_stays_with_it(nlp):
+    words = "we never agreed on a format for the dates in the returns, so nothing matched"
+    turn = (f"The barrier is that {words}. [laughs] If we got the basics right, "
+            f"{words}. (pause) And then “the spine” would work. {words}.")
+    t = _transcript([("Ann", "stakeholder", turn)])
+    segs = segment(t, nlp, SegmentParams(max_sentences=1, max_words=1000))
+    texts = [s.text for s in segs]
+    assert not any(x.endswith(("[", "(", "“")) for x in texts), texts
+    assert texts[1].startswith("[laughs] If we") and texts[2].startswith("(pause) And then")
+    assert all(t.text[s.start:s.end] == s.text for s in segs)
