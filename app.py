@@ -450,7 +450,8 @@ def page_overview():
                      format="percent")})
     if len(ov):
         st.subheader("Barrier vs opportunity per theme")
-        st.bar_chart(ov.set_index("theme")[["barrier", "opportunity", "neutral"]],
+        st.bar_chart(ov[ov["theme"] != "none"].set_index("theme")
+                     [["barrier", "opportunity", "neutral"]],
                      color=["#d55e00", "#009e73", "#bbbbbb"])   # barrier red, opportunity green
     topics_under_themes()
     st.subheader("Documents")
