@@ -323,7 +323,7 @@ def page_review():
                 st.dataframe(scores.rename("score").to_frame(), width="stretch")
     with c2:
         disabled = not reviewer
-        b1, b2, b3 = st.columns(3)
+        b1, b2, b3 = st.columns([1, 1.6, 0.9])       # room for "Reject (no theme)"
         if not blind:
             b1.button("Accept", key="accept", type="primary", disabled=disabled,
                       on_click=decide, args=(sid, "accept"), shortcut="A")
