@@ -19,8 +19,8 @@ scrypt parameters used for it, never the password::
 Each hash records its own parameters, so :data:`SCRYPT` can be raised later and older entries
 still verify. The file is written atomically (temporary file, then rename) with mode 0600.
 
-The app's login gate uses :func:`login_required` / :func:`access_path_from_env` (the review
-command passes the file in the environment variable :data:`ENV_VAR`) and :func:`check_login`.
+The app's login gate uses :func:`access_path_from_env` (the review command passes the file in
+the environment variable :data:`ENV_VAR`) and :func:`check_login`.
 """
 
 from __future__ import annotations
@@ -282,9 +282,6 @@ def access_path_from_env(environ=None) -> Path | None:
     value = (environ if environ is not None else os.environ).get(ENV_VAR, "").strip()
     return Path(value) if value else None
 
-
-def login_required(environ=None) -> bool:
-    return access_path_from_env(environ) is not None
 
 
 _DUMMY = None

@@ -188,10 +188,9 @@ _SEGMENT_COLUMNS = ('s.id AS segment_id, s.document_id, d.name AS document, s.id
                     ' s."end", s.text, s.text_sha256, s.speaker, s.role, s.turn_index, s.context,'
                     " s.active, s.origin")
 
-#: decision actions that set a segment's coding; the others change segment boundaries
+#: decision actions that set a segment's coding; the others (split, merge, restore) change
+#: segment boundaries and are logged on the segments they replace
 CODING_ACTIONS = ("accept", "reject", "recode", "undo")
-#: decision actions that change boundaries (logged on the segments they replace)
-STRUCTURE_ACTIONS = ("split", "merge", "restore")
 
 
 def _is_locked(e: Exception) -> bool:

@@ -16,7 +16,6 @@ CSV_COLUMNS = ["segment_id", "themes", "polarity", "memo"]
 
 
 # -- review --------------------------------------------------------------------------------
-LOOPBACK = ("127.0.0.1", "localhost", "::1")   # any 127.x.x.x counts too (access.is_loopback)
 
 
 def streamlit_command(db, port: int, address: str = "127.0.0.1") -> list[str]:
@@ -26,7 +25,7 @@ def streamlit_command(db, port: int, address: str = "127.0.0.1") -> list[str]:
 
 
 def run_review(args) -> int:
-    from ..access import ENV_VAR, default_path, is_loopback, load
+    from ..access import ENV_VAR, access_required, default_path, is_loopback, load
     from ..errors import QualError
     from ..store import Store
 
@@ -36,7 +35,7 @@ def run_review(args) -> int:
     access = Path(args.access).resolve() if args.access else default_path(db)
     local = is_loopback(args.address)
     # Transcripts are sensitive: beyond this machine every reviewer logs in with a password.
-    reviewers = load(access) if (not local or args.access) else {}
+    reviewers = load(access) if access_required(args.address, args.access) else {}
     if not local and not reviewers:
         where = "does not exist" if not access.exists() else "has no reviewers"
         extra = f" --file {access}" if args.access else ""
