@@ -142,6 +142,10 @@ class EmbeddingCoder:
         self.n_labelled_ = n_labelled
         return _Prepared(texts, themes, subcodes, polarity), np.asarray(weights)
 
+    def codebook_texts(self) -> list[str]:
+        """Every codebook text ``fit`` embeds (examples, guidance, polarity examples)."""
+        return list(dict.fromkeys(self._training_rows(None)[0].texts))
+
     # -- fit / predict --------------------------------------------------------------------
     def fit(self, examples: pd.DataFrame | None = None) -> "EmbeddingCoder":
         """Learn from the codebook and optional labelled rows (columns ``text``, ``themes``,

@@ -123,19 +123,126 @@ class Embedder:
         return out
 
 
+CACHE_ENV = "QUAL_CACHE_DIR"
+
+
+def machine_cache_dir() -> Path | None:
+    """Where this user's codebook vectors are kept: ``$QUAL_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/qual``, else ``~/.cache/qual``. ``QUAL_CACHE_DIR=off`` (or empty)
+    turns the machine cache off."""
+    value = os.environ.get(CACHE_ENV)
+    if value is not None:
+        return None if value.strip().lower() in {"", "off", "0", "no", "none"} else Path(value)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "qual"
+
+
+class MachineCache:
+    """Vectors of codebook texts, kept per user in ``vectors.sqlite`` under
+    :func:`machine_cache_dir`, so that a new project's first ``code`` run does not embed again
+    a codebook this machine has already embedded (about 900 texts, 4-5 s on 2 cores).
+
+    Only codebook texts (definitions, examples) go here, never transcript text: transcripts are
+    sensitive and their vectors stay in the project's store. The cache is an optimisation only:
+    if its folder cannot be created or written (a read-only home, a full disk), it is skipped.
+    """
+
+    SCHEMA = ("CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, text_sha256 TEXT NOT NULL,"
+              " vector BLOB NOT NULL, PRIMARY KEY (model, text_sha256))")
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / "vectors.sqlite"
+
+    @classmethod
+    def default(cls) -> "MachineCache | None":
+        folder = machine_cache_dir()
+        return None if folder is None else cls(folder)
+
+    def _connect(self):
+        import sqlite3
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), timeout=5.0)
+        conn.execute(self.SCHEMA)
+        return conn
+
+    def get(self, model: str, hashes: list[str]) -> dict[str, np.ndarray]:
+        import sqlite3
+
+        if not self.path.exists():
+            return {}
+        out: dict[str, np.ndarray] = {}
+        try:
+            conn = self._connect()
+            try:
+                unique = list(dict.fromkeys(hashes))
+                for i in range(0, len(unique), 900):
+                    chunk = unique[i:i + 900]
+                    rows = conn.execute(
+                        "SELECT text_sha256, vector FROM vectors WHERE model=? AND text_sha256 IN "
+                        f"({','.join('?' * len(chunk))})", [model, *chunk])
+                    out.update((h, np.frombuffer(b, dtype="<f4")) for h, b in rows)
+            finally:
+                conn.close()
+        except (OSError, sqlite3.Error):
+            return {}
+        return out
+
+    def put(self, model: str, vectors: dict[str, np.ndarray]) -> bool:
+        """Add vectors; False (and nothing raised) when the cache cannot be written."""
+        import sqlite3
+
+        try:
+            conn = self._connect()
+            try:
+                with conn:
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO vectors (model, text_sha256, vector) VALUES (?, ?, ?)",
+                        [(model, h, np.asarray(v, dtype="<f4").tobytes()) for h, v in vectors.items()])
+            finally:
+                conn.close()
+        except (OSError, sqlite3.Error):
+            return False
+        return True
+
+
 class CachedEmbedder:
     """An Embedder whose vectors are cached in the store by (model key, text hash).
 
     It has the same ``encode`` as Embedder, so coders take either. ``computed`` counts the
-    texts actually sent to the model (0 on a re-run over an unchanged corpus).
+    texts actually sent to the model (0 on a re-run over an unchanged corpus). ``store`` may be
+    None (vectors are then kept in memory for this object's life). ``machine`` is the
+    per-user cache of codebook vectors used by :meth:`preload`.
     """
 
-    def __init__(self, embedder: Embedder, store):
+    def __init__(self, embedder: Embedder, store, *, machine: MachineCache | None = None):
         self.embedder = embedder
-        self.store = store
+        self.store = store if store is not None else _MemoryStore()
+        self.machine = machine
         self.computed = 0   # texts sent to the model
         self.reused = 0     # texts found in the cache
         self.name, self.version, self.key = embedder.name, embedder.version, embedder.key
+
+    def preload(self, texts: list[str]) -> int:
+        """Make sure the vectors of ``texts`` (codebook texts, never transcript text) are in
+        the store, taking them from the machine cache where it has them and adding what the
+        model computes to it. Returns how many came from the machine cache."""
+        texts = list(dict.fromkeys(texts))
+        hashes = [sha256_text(t) for t in texts]
+        have = self.store.get_embeddings(self.key, hashes)
+        missing = [h for h in hashes if h not in have]
+        if not missing or self.machine is None:
+            return 0
+        found = self.machine.get(self.key, missing)
+        if found:
+            self.store.put_embeddings(self.key, found)
+        absent = set(missing) - found.keys()
+        still = [t for t, h in zip(texts, hashes) if h in absent]
+        if still:
+            self.encode(still)
+            new = self.store.get_embeddings(self.key, [sha256_text(t) for t in still])
+            self.machine.put(self.key, new)
+        return len(found)
 
     def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
         texts = list(texts)
@@ -157,3 +264,17 @@ class CachedEmbedder:
         if not texts:
             return np.zeros((0, self.embedder.dimension), dtype=np.float32)
         return np.vstack([cached[h] for h in hashes]).astype(np.float32)
+
+
+class _MemoryStore:
+    """The two embedding-cache methods of ``Store``, in memory."""
+
+    def __init__(self):
+        self.vectors: dict[tuple[str, str], np.ndarray] = {}
+
+    def get_embeddings(self, model: str, hashes: list[str]) -> dict[str, np.ndarray]:
+        return {h: self.vectors[model, h] for h in hashes if (model, h) in self.vectors}
+
+    def put_embeddings(self, model: str, vectors: dict[str, np.ndarray]) -> None:
+        for h, v in vectors.items():
+            self.vectors.setdefault((model, h), v)

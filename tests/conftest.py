@@ -4,10 +4,21 @@ codebook are loaded once per test session; small coded stores are built from rea
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# The machine-wide cache of codebook vectors (qual.embed.MachineCache) goes to a folder of
+# this test session, never to the user's ~/.cache; tests that need their own set it again.
+_CACHE = tempfile.mkdtemp(prefix="qual-test-cache-")
+os.environ["QUAL_CACHE_DIR"] = _CACHE
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "transcripts"

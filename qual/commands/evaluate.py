@@ -23,7 +23,7 @@ def run(args) -> int:
 
     from ..codebook import load_codebook
     from ..coder import EmbeddingCoder
-    from ..embed import CachedEmbedder, Embedder
+    from ..embed import CachedEmbedder, Embedder, MachineCache
     from ..evaluate import evaluate_coder, format_report, read_labelled_csv
 
     codebook = load_codebook(args.codebook)
@@ -48,16 +48,16 @@ def run(args) -> int:
             decided = reviewer_examples(store)
             parts.append(decided)
             sources.append(f"{len(decided)} reviewer decisions in {args.db}")
-            encoder = CachedEmbedder(embedder, store)
-        else:
-            encoder = embedder
+        encoder = CachedEmbedder(embedder, store, machine=MachineCache.default())
         examples = pd.concat(parts, ignore_index=True) if parts else None
         dropped = 0
         if examples is not None and len(examples):
             in_gold = examples["text"].str.strip().isin(set(gold["text"].str.strip()))
             dropped = int(in_gold.sum())
             examples = examples[~in_gold].reset_index(drop=True)   # never learn from the gold
-        coder = EmbeddingCoder(codebook, encoder).fit(examples)
+        coder = EmbeddingCoder(codebook, encoder)
+        encoder.preload(coder.codebook_texts())
+        coder.fit(examples)
         result, table = evaluate_coder(coder, gold, themes)
     finally:
         if store is not None:

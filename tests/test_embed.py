@@ -1,0 +1,61 @@
+"""The per-user cache of codebook vectors: a new project does not embed the codebook again,
+the coding is the same, and transcript text never goes there."""
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from conftest import SAMPLES
+
+
+def _code_new_store(path, embedder, codebook, nlp):
+    from qual.cli import code, ingest
+    from qual.store import Store
+
+    store = Store(path)
+    report = ingest([SAMPLES / "interview_01_central_department.txt"], store, nlp=nlp)
+    return store, code(store, codebook, embedder, report.document_ids)
+
+
+def test_second_project_takes_the_codebook_vectors_from_the_machine_cache(
+        tmp_path, monkeypatch, embedder, codebook, nlp):
+    from qual.coder import EmbeddingCoder
+    from qual.embed import sha256_text
+
+    monkeypatch.setenv("QUAL_CACHE_DIR", str(tmp_path / "cache"))
+    book = EmbeddingCoder(codebook, embedder).codebook_texts()
+    a, ra = _code_new_store(tmp_path / "a.db", embedder, codebook, nlp)
+    segment_texts = set(a.segments(role="stakeholder")["text"])
+    assert ra["embedded"] == len(set(book) | segment_texts)
+
+    conn = sqlite3.connect(tmp_path / "cache" / "vectors.sqlite")
+    cached = {h for (h,) in conn.execute("SELECT text_sha256 FROM vectors")}
+    conn.close()
+    assert cached == {sha256_text(t) for t in book}
+    assert not cached & {sha256_text(t) for t in segment_texts}   # transcripts stay in the store
+
+    b, rb = _code_new_store(tmp_path / "b.db", embedder, codebook, nlp)
+    assert rb["embedded"] == len(segment_texts - set(book))      # only the transcript's own texts
+    ca, cb = a.machine_codes(), b.machine_codes()
+    assert list(ca["themes"]) == list(cb["themes"]) and list(ca["polarity"]) == list(cb["polarity"])
+    assert np.allclose(ca["confidence"], cb["confidence"], atol=1e-6)
+    a.close(), b.close()
+
+
+@pytest.mark.parametrize("setting", ["off", "unwritable"])
+def test_coding_works_without_a_usable_machine_cache(tmp_path, monkeypatch, embedder, codebook,
+                                                     nlp, setting):
+    from qual.embed import MachineCache, machine_cache_dir
+
+    if setting == "off":
+        monkeypatch.setenv("QUAL_CACHE_DIR", "off")
+        assert machine_cache_dir() is None and MachineCache.default() is None
+    else:
+        blocker = tmp_path / "not-a-folder"
+        blocker.write_text("a file where the cache folder would go")
+        monkeypatch.setenv("QUAL_CACHE_DIR", str(blocker / "qual"))
+        assert MachineCache.default().put("m@1", {"h": np.ones(3, dtype=np.float32)}) is False
+    store, result = _code_new_store(tmp_path / "q.db", embedder, codebook, nlp)
+    assert result["segments"] > 0 and len(store.machine_codes()) == result["segments"]
+    store.close()
