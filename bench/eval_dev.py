@@ -3,7 +3,7 @@
     python bench/eval_dev.py [--params JSON]
 
 Codebook only (what ``python -m qual code`` does on a new project), on bench/data/dev.csv
-(all rows, then single-theme rows) and on ../shared/data/inquiry/{gold,ambiguous}_turns.csv.
+(all rows, then single-theme rows), on dev_formal.csv and dev_turns.csv, and on ../shared/data/inquiry/{gold,ambiguous}_turns.csv.
 Then 5-fold cross-validation on dev.csv with the other folds given as reviewer decisions.
 ``--params`` passes EmbeddingCoder parameters for an ablation, e.g. '{"knn_weight": 0}'.
 """
@@ -47,6 +47,10 @@ def main(argv=None) -> int:
             ("dev.csv, single-theme rows", dev[dev["kind"] == "single"].reset_index(drop=True))]
     formal = REPO / "bench" / "data" / "dev_formal.csv"
     sets.append(("dev_formal.csv (formal register, held out)", read_labelled_csv(formal, themes)))
+    turns = REPO / "bench" / "data" / "dev_turns.csv"
+    sets.append(("dev_turns.csv (whole answer turns, held out)", read_labelled_csv(turns, themes)))
+    single_turns = sets[-1][1][sets[-1][1]["kind"] == "single"].reset_index(drop=True)
+    sets.append(("dev_turns.csv, single-theme rows", single_turns))
     for name in ("gold_turns.csv", "ambiguous_turns.csv"):
         if (INQUIRY / name).exists():
             sets.append((name, read_labelled_csv(INQUIRY / name, themes)))

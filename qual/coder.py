@@ -18,8 +18,14 @@ How it decides (measured on the project's development set, see README):
   chosen on that set; the README gives a nested cross-validation of the choice). The top class is assigned; a further theme
   is assigned when its score is at least ``secondary_ratio`` of the top one and at least
   ``min_score``. When ``none`` wins, the segment is coded ``none``.
+* Learning from reviewers: labelled rows (reviewer decisions, ``--train`` rows) join the
+  nearest-examples pool, and the theme and polarity regressions, first fitted on the
+  codebook, are moved towards them under a Gaussian prior centred on the codebook's weights
+  (``prior_strength``). On formal evidence 50 decisions added 0.06 macro-F1 this way, against
+  0.04 when they were simply added to the codebook's examples (README, "Learning from
+  reviewers").
 * Sub-codes: within each assigned theme, a logistic regression over that theme's
-  sub-code examples picks the best sub-code.
+  sub-code examples (and labelled rows with a sub-code) picks the best sub-code.
 * Polarity: a logistic regression over the codebook's barrier / opportunity / neutral
   examples (the ``none`` examples count as neutral), trained with balanced classes; for a
   coded segment the neutral probability is multiplied by ``neutral_prior`` (a passage that
@@ -52,6 +58,7 @@ class _Prepared:
     themes: list[str]          # one label per row: a theme id or NONE
     subcodes: list[str | None]
     polarity: list[str | None]
+    labelled: list[bool]       # True for a labelled row (a reviewer decision), False for the codebook
 
 
 class EmbeddingCoder:
@@ -63,8 +70,12 @@ class EmbeddingCoder:
     encoder : object with ``encode(list[str]) -> np.ndarray`` (unit-normalised rows)
     C : inverse regularisation strength of the logistic regressions
     secondary_ratio, min_score : multi-label rule (see the module docstring)
-    example_weight : weight of a labelled example (e.g. a reviewer decision) relative to a
-        codebook example in the regressions; reviewer decisions are real in-domain text.
+    example_weight : weight of a labelled example (e.g. a reviewer decision) in the sub-code
+        regressions (relative to a codebook example) and in the refit of the theme and polarity
+        regressions (relative to ``prior_strength``); a multi-theme example counts
+        ``example_weight / n_themes`` for each of its themes.
+    prior_strength : how strongly the refit on labelled examples is held to the codebook's
+        weights (see ``_refit_towards``); ``inf`` (or a huge value) keeps the codebook's.
     knn_weight, knn_k, knn_temperature : the nearest-examples score (see the module
         docstring); ``knn_weight=0`` gives the regression alone.
     neutral_prior : factor on the neutral polarity probability of a coded segment.
@@ -73,7 +84,7 @@ class EmbeddingCoder:
     def __init__(self, codebook, encoder, *, C: float = 4.0, secondary_ratio: float = 0.6,
                  min_score: float = 0.25, example_weight: float = 2.0, knn_weight: float = 0.5,
                  knn_k: int = 5, knn_temperature: float = 0.05, neutral_prior: float = 0.5,
-                 random_state: int = 0):
+                 prior_strength: float = 2.0, random_state: int = 0):
         self.codebook = codebook
         self.encoder = encoder
         self.C = C
@@ -84,13 +95,15 @@ class EmbeddingCoder:
         self.knn_k = knn_k
         self.knn_temperature = knn_temperature
         self.neutral_prior = neutral_prior
+        self.prior_strength = prior_strength
         self.random_state = random_state
 
     def get_params(self) -> dict:
         return {"C": self.C, "secondary_ratio": self.secondary_ratio, "min_score": self.min_score,
                 "example_weight": self.example_weight, "knn_weight": self.knn_weight,
                 "knn_k": self.knn_k, "knn_temperature": self.knn_temperature,
-                "neutral_prior": self.neutral_prior, "random_state": self.random_state}
+                "neutral_prior": self.neutral_prior, "prior_strength": self.prior_strength,
+                "random_state": self.random_state}
 
     # -- training data --------------------------------------------------------------------
     def _training_rows(self, examples: pd.DataFrame | None) -> tuple[_Prepared, np.ndarray]:
@@ -121,7 +134,7 @@ class EmbeddingCoder:
                 subcodes.append(None)
                 polarity.append(pol)
                 weights.append(1.0)
-        n_labelled = 0
+        n_labelled, n_book = 0, len(texts)
         if examples is not None and len(examples):
             known = set(cb.theme_ids) | {NONE}
             for row in examples.itertuples(index=False):
@@ -140,7 +153,8 @@ class EmbeddingCoder:
                     polarity.append(pol)
                     weights.append(self.example_weight / len(labels))
         self.n_labelled_ = n_labelled
-        return _Prepared(texts, themes, subcodes, polarity), np.asarray(weights)
+        labelled = [False] * n_book + [True] * (len(texts) - n_book)
+        return _Prepared(texts, themes, subcodes, polarity, labelled), np.asarray(weights)
 
     def codebook_texts(self) -> list[str]:
         """Every codebook text ``fit`` embeds (examples, guidance, polarity examples)."""
@@ -163,9 +177,12 @@ class EmbeddingCoder:
             return LogisticRegression(C=self.C, max_iter=3000, class_weight="balanced",
                                       solver="newton-cg", random_state=self.random_state)
 
+        book = ~np.asarray(data.labelled, dtype=bool)
         rows = np.array([t is not None for t in data.themes])
         y = np.array([t for t in data.themes if t is not None])
-        self.theme_model_ = lr().fit(X[rows], y, sample_weight=w[rows])
+        # the codebook's regression, then moved towards the labelled rows (see _refit_towards)
+        self.theme_model_ = lr().fit(X[rows & book], y[book[rows]], sample_weight=w[rows & book])
+        self._refit_towards(self.theme_model_, X[rows & ~book], y[~book[rows]], w[rows & ~book])
         self.classes_ = list(self.theme_model_.classes_)
         # every theme-labelled training text, for the nearest-examples score
         self.neighbours_ = np.ascontiguousarray(X[rows], dtype=np.float32)
@@ -181,9 +198,45 @@ class EmbeddingCoder:
                 self.subcode_models_[theme] = labels[0]
         sel = np.array([p is not None for p in data.polarity])
         yp = np.array([p for p in data.polarity if p is not None])
-        self.polarity_model_ = lr().fit(X[sel], yp, sample_weight=w[sel])
+        self.polarity_model_ = lr().fit(X[sel & book], yp[book[sel]], sample_weight=w[sel & book])
+        self._refit_towards(self.polarity_model_, X[sel & ~book], yp[~book[sel]], w[sel & ~book])
         self.n_training_rows_ = len(data.texts)
         return self
+
+    def _refit_towards(self, model, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
+        """Learn from labelled rows (reviewer decisions) by moving a fitted multinomial
+        regression from its codebook weights W0, not by refitting from scratch: minimise
+        ``sum_i w_i * cross-entropy_i + prior_strength / 2 * ||W - W0||^2`` (a Gaussian prior
+        centred on the codebook's solution). A few dozen decisions on text unlike the
+        codebook's then move the boundary where that text lies, instead of being outweighed by
+        the codebook's ~1,000 examples. Rows whose label the model does not know are skipped."""
+        from scipy.optimize import minimize
+
+        classes = list(model.classes_)
+        keep = np.array([c in classes for c in y], dtype=bool)
+        if not keep.any() or model.coef_.shape[0] != len(classes):   # binary: keep the fit
+            return
+        X = np.hstack([X[keep], np.ones((int(keep.sum()), 1))])
+        idx = np.array([classes.index(c) for c in y[keep]])
+        w = w[keep]
+        W0 = np.hstack([model.coef_, model.intercept_[:, None]])
+        lam = self.prior_strength
+        rows = np.arange(len(idx))
+
+        def objective(v):
+            W = v.reshape(W0.shape)
+            Z = X @ W.T
+            Z -= Z.max(axis=1, keepdims=True)
+            P = np.exp(Z)
+            P /= P.sum(axis=1, keepdims=True)
+            loss = -(w * np.log(P[rows, idx] + 1e-12)).sum()
+            G = P
+            G[rows, idx] -= 1.0
+            D = W - W0
+            return loss + 0.5 * lam * (D * D).sum(), ((G * w[:, None]).T @ X + lam * D).ravel()
+
+        W = minimize(objective, W0.ravel(), jac=True, method="L-BFGS-B").x.reshape(W0.shape)
+        model.coef_, model.intercept_ = W[:, :-1].copy(), W[:, -1].copy()
 
     def _knn_proba(self, embeddings: np.ndarray) -> np.ndarray:
         """Per class (in ``classes_`` order): the mean cosine similarity of each row to its
@@ -198,6 +251,14 @@ class EmbeddingCoder:
         K = (K - K.max(axis=1, keepdims=True)) / self.knn_temperature
         E = np.exp(K)
         return E / E.sum(axis=1, keepdims=True)
+
+    def class_proba(self, embeddings: np.ndarray) -> np.ndarray:
+        """Probabilities of the classes (``classes_``: the themes and none) for each row:
+        the regression blended with the nearest-examples score."""
+        P = self.theme_model_.predict_proba(embeddings)
+        if self.knn_weight > 0:
+            P = (1 - self.knn_weight) * P + self.knn_weight * self._knn_proba(embeddings)
+        return P
 
     def predict(self, texts: list[str] | None = None, embeddings: np.ndarray | None = None
                 ) -> pd.DataFrame:
@@ -214,9 +275,7 @@ class EmbeddingCoder:
         out = pd.DataFrame(index=range(n))
         if n == 0:
             return pd.DataFrame(columns=["themes", "subcodes", "polarity", "confidence"])
-        P = self.theme_model_.predict_proba(embeddings)
-        if self.knn_weight > 0:
-            P = (1 - self.knn_weight) * P + self.knn_weight * self._knn_proba(embeddings)
+        P = self.class_proba(embeddings)
         col = {c: i for i, c in enumerate(self.classes_)}
         theme_p = np.column_stack([P[:, col[t]] if t in col else np.zeros(n) for t in theme_ids])
         none_p = P[:, col[NONE]] if NONE in col else np.zeros(n)

@@ -166,3 +166,57 @@ def test_clear_barriers_and_opportunities(fitted):
     got = list(pred["polarity"])
     hits = sum(g == "barrier" for g in got[:3]) + sum(g == "opportunity" for g in got[3:])
     assert hits >= 5, got
+
+
+def _reviewed_rows():
+    # formal, flat wording the codebook has few examples of: reviewers call it people
+    return pd.DataFrame({
+        "text": ["The accounting officer was not minded to accept the residual risk.",
+                 "Sign-off rested with a director who preferred to await further assurance.",
+                 "The post of senior information risk owner was vacant for most of the year.",
+                 "The board did not regard the linkage as a priority for the spending round."],
+        "themes": ["people"] * 4, "polarity": ["barrier"] * 4})
+
+
+def test_reviewer_rows_move_the_codebook_regression_and_a_strong_prior_pins_it(codebook, memo,
+                                                                                fitted):
+    rows = _reviewed_rows()
+    X = memo.encode(rows["text"].tolist())
+    j = list(fitted.theme_model_.classes_).index("people")
+    before = fitted.theme_model_.predict_proba(X)[:, j]
+    moved = {s: EmbeddingCoder(codebook, memo, prior_strength=s).fit(rows)
+             for s in (0.5, 2.0, 1e9)}
+    after = {s: c.theme_model_.predict_proba(X)[:, j] for s, c in moved.items()}
+    # the weaker the prior, the further the regression moves towards the reviewers' label
+    assert (after[0.5] > after[2.0]).all() and (after[2.0] > before + 0.05).all()
+    # an overwhelming prior keeps the codebook's weights: the decisions then act only through
+    # the nearest-examples score and the sub-code model
+    assert np.allclose(moved[1e9].theme_model_.coef_, fitted.theme_model_.coef_, atol=1e-6)
+    assert np.allclose(moved[1e9].theme_model_.intercept_, fitted.theme_model_.intercept_,
+                       atol=1e-6)
+    # polarity moves the same way
+    k = list(fitted.polarity_model_.classes_).index("barrier")
+    assert (moved[0.5].polarity_model_.predict_proba(X)[:, k]
+            > fitted.polarity_model_.predict_proba(X)[:, k]).all()
+
+
+def test_refit_is_the_minimum_of_its_objective(codebook, memo, fitted):
+    rows = _reviewed_rows()
+    coder = EmbeddingCoder(codebook, memo, prior_strength=2.0).fit(rows)
+    m0, m = fitted.theme_model_, coder.theme_model_
+    X = np.hstack([memo.encode(rows["text"].tolist()), np.ones((len(rows), 1))])
+    y = np.array([list(m.classes_).index("people")] * len(rows))
+    w = np.full(len(rows), coder.example_weight)
+    W0 = np.hstack([m0.coef_, m0.intercept_[:, None]])
+
+    def objective(W):
+        Z = X @ W.T
+        logp = Z - np.log(np.exp(Z).sum(axis=1, keepdims=True))
+        return -(w * logp[np.arange(len(y)), y]).sum() + 0.5 * 2.0 * ((W - W0) ** 2).sum()
+
+    W = np.hstack([m.coef_, m.intercept_[:, None]])
+    best = objective(W)
+    assert best < objective(W0)
+    rng = np.random.default_rng(0)
+    for _ in range(20):   # no nearby point is lower
+        assert objective(W + 1e-3 * rng.standard_normal(W.shape)) > best - 1e-9
