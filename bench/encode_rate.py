@@ -8,7 +8,7 @@ Ingests the transcripts into a temporary store, then, on the same stakeholder se
    (cold caches) and code, store the codes. This includes the one-off embedding of the
    codebook's example and guidance texts (kept afterwards in the per-user machine cache);
 3. `code` end to end on another new store on the same machine: the codebook's vectors come
-   from the machine cache (qual.embed.MachineCache), as for any project after the first;
+   from the machine cache (qual.embed.machine_cache), as for any project after the first;
 4. `code` again on the first store (everything cached).
 Prints each and its ratio to the raw rate. All run in this one process, model already loaded;
 the machine cache is a temporary folder of this bench, not ~/.cache.
@@ -52,27 +52,23 @@ def main(paths):
         raw_rate = len(distinct) / raw
         print(f"raw encoder:      {raw:6.1f} s  {raw_rate:7.1f} distinct segments/s")
 
-        t0 = time.perf_counter()
-        result = code(store, codebook, embedder, report.document_ids)
-        e2e = time.perf_counter() - t0
-        e2e_rate = len(distinct) / e2e
-        print(f"code end to end, first project on this machine: {e2e:6.1f} s  "
-              f"{e2e_rate:7.1f} distinct segments/s (embedding {result['embedded']} texts: "
-              "segments and the codebook's texts)")
-        print(f"ratio code/raw:   {e2e_rate / raw_rate:.2f}")
+        def timed_code(label, store, ids):
+            t0 = time.perf_counter()
+            result = code(store, codebook, embedder, ids)
+            seconds = time.perf_counter() - t0
+            rate = len(distinct) / seconds
+            print(f"code end to end, {label}: {seconds:6.1f} s  {rate:7.1f} distinct segments/s "
+                  f"(embedding {result['embedded']} texts)")
+            print(f"ratio code/raw:   {rate / raw_rate:.2f}")
+            return result
 
+        result = timed_code("first project on this machine", store, report.document_ids)
         # the same documents in a second new store: the codebook comes from the machine cache
         store2 = Store(Path(tmp) / "bench2.db")
-        report2 = ingest(paths, store2)
-        t0 = time.perf_counter()
-        result2 = code(store2, codebook, embedder, report2.document_ids)
-        e2e2 = time.perf_counter() - t0
-        rate2 = len(distinct) / e2e2
-        print(f"code end to end, a new project on a machine that has coded before: {e2e2:6.1f} s"
-              f"  {rate2:7.1f} distinct segments/s (embedding {result2['embedded']} texts; "
-              f"{result['embedded'] - result2['embedded']} codebook vectors from the machine "
-              "cache)")
-        print(f"ratio code/raw:   {rate2 / raw_rate:.2f}")
+        result2 = timed_code("a new project on a machine that has coded before", store2,
+                             ingest(paths, store2).document_ids)
+        print(f"  ({result['embedded'] - result2['embedded']} codebook vectors came from the "
+              "machine cache)")
         store2.close()
 
         t0 = time.perf_counter()

@@ -138,10 +138,10 @@ def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
          show_progress: bool = False, batch_size: int = 512) -> dict:
     """Code the stakeholder segments of ``document_ids`` in one run. Returns a summary dict."""
     from .coder import EmbeddingCoder
-    from .embed import CachedEmbedder, MachineCache, progress
+    from .embed import CachedEmbedder, machine_cache, progress
     from .review import reviewer_examples
 
-    cached = CachedEmbedder(embedder, store, machine=MachineCache.default())
+    cached = CachedEmbedder(embedder, store, machine=machine_cache())
     coder = coder or EmbeddingCoder(codebook, cached)
     if hasattr(coder, "codebook_texts"):
         cached.preload(coder.codebook_texts())   # a codebook embedded before on this machine

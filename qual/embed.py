@@ -137,73 +137,13 @@ def machine_cache_dir() -> Path | None:
     return Path(base) / "qual"
 
 
-class MachineCache:
-    """Vectors of codebook texts, kept per user in ``vectors.sqlite`` under
-    :func:`machine_cache_dir`, so that a new project's first ``code`` run does not embed again
-    a codebook this machine has already embedded (about 900 texts, 4-5 s on 2 cores).
+def machine_cache():
+    """This user's cache of codebook vectors (``qual.store.VectorCache``, the file
+    ``vectors.sqlite`` in :func:`machine_cache_dir`), or None when it is turned off."""
+    from .store import VectorCache
 
-    Only codebook texts (definitions, examples) go here, never transcript text: transcripts are
-    sensitive and their vectors stay in the project's store. The cache is an optimisation only:
-    if its folder cannot be created or written (a read-only home, a full disk), it is skipped.
-    """
-
-    SCHEMA = ("CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, text_sha256 TEXT NOT NULL,"
-              " vector BLOB NOT NULL, PRIMARY KEY (model, text_sha256))")
-
-    def __init__(self, folder: Path):
-        self.path = Path(folder) / "vectors.sqlite"
-
-    @classmethod
-    def default(cls) -> "MachineCache | None":
-        folder = machine_cache_dir()
-        return None if folder is None else cls(folder)
-
-    def _connect(self):
-        import sqlite3
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), timeout=5.0)
-        conn.execute(self.SCHEMA)
-        return conn
-
-    def get(self, model: str, hashes: list[str]) -> dict[str, np.ndarray]:
-        import sqlite3
-
-        if not self.path.exists():
-            return {}
-        out: dict[str, np.ndarray] = {}
-        try:
-            conn = self._connect()
-            try:
-                unique = list(dict.fromkeys(hashes))
-                for i in range(0, len(unique), 900):
-                    chunk = unique[i:i + 900]
-                    rows = conn.execute(
-                        "SELECT text_sha256, vector FROM vectors WHERE model=? AND text_sha256 IN "
-                        f"({','.join('?' * len(chunk))})", [model, *chunk])
-                    out.update((h, np.frombuffer(b, dtype="<f4")) for h, b in rows)
-            finally:
-                conn.close()
-        except (OSError, sqlite3.Error):
-            return {}
-        return out
-
-    def put(self, model: str, vectors: dict[str, np.ndarray]) -> bool:
-        """Add vectors; False (and nothing raised) when the cache cannot be written."""
-        import sqlite3
-
-        try:
-            conn = self._connect()
-            try:
-                with conn:
-                    conn.executemany(
-                        "INSERT OR IGNORE INTO vectors (model, text_sha256, vector) VALUES (?, ?, ?)",
-                        [(model, h, np.asarray(v, dtype="<f4").tobytes()) for h, v in vectors.items()])
-            finally:
-                conn.close()
-        except (OSError, sqlite3.Error):
-            return False
-        return True
+    folder = machine_cache_dir()
+    return None if folder is None else VectorCache(folder / "vectors.sqlite")
 
 
 class CachedEmbedder:
@@ -215,7 +155,7 @@ class CachedEmbedder:
     per-user cache of codebook vectors used by :meth:`preload`.
     """
 
-    def __init__(self, embedder: Embedder, store, *, machine: MachineCache | None = None):
+    def __init__(self, embedder: Embedder, store, *, machine=None):
         self.embedder = embedder
         self.store = store if store is not None else _MemoryStore()
         self.machine = machine
@@ -233,15 +173,14 @@ class CachedEmbedder:
         missing = [h for h in hashes if h not in have]
         if not missing or self.machine is None:
             return 0
-        found = self.machine.get(self.key, missing)
+        found = self.machine.get_embeddings(self.key, missing)
         if found:
             self.store.put_embeddings(self.key, found)
         absent = set(missing) - found.keys()
-        still = [t for t, h in zip(texts, hashes) if h in absent]
+        still = [(h, t) for h, t in zip(hashes, texts) if h in absent]
         if still:
-            self.encode(still)
-            new = self.store.get_embeddings(self.key, [sha256_text(t) for t in still])
-            self.machine.put(self.key, new)
+            vectors = self.encode([t for _, t in still])
+            self.machine.put_embeddings(self.key, dict(zip([h for h, _ in still], vectors)))
         return len(found)
 
     def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:

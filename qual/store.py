@@ -232,6 +232,71 @@ def _blob_to_vector(b: bytes) -> np.ndarray:
     return np.frombuffer(b, dtype="<f4")
 
 
+def _select_vectors(conn, table: str, model: str, hashes: list[str]) -> dict[str, np.ndarray]:
+    """Vectors of ``model`` by text hash from an (embeddings-shaped) ``table``."""
+    out: dict[str, np.ndarray] = {}
+    unique = list(dict.fromkeys(hashes))
+    for i in range(0, len(unique), 900):     # SQLite's limit on bound parameters
+        chunk = unique[i:i + 900]
+        marks = ",".join("?" * len(chunk))
+        for h, blob in conn.execute(f"SELECT text_sha256, vector FROM {table}"
+                                    f" WHERE model=? AND text_sha256 IN ({marks})", [model, *chunk]):
+            out[h] = _blob_to_vector(blob)
+    return out
+
+
+def _insert_vectors(conn, table: str, model: str, vectors: dict[str, np.ndarray]) -> None:
+    conn.executemany(f"INSERT OR IGNORE INTO {table} (model, text_sha256, dim, vector)"
+                     " VALUES (?, ?, ?, ?)",
+                     [(model, h, int(v.shape[-1]), _vector_to_blob(v)) for h, v in vectors.items()])
+
+
+class VectorCache:
+    """Vectors of codebook texts kept per user in one small SQLite file (see
+    ``qual.embed.machine_cache``), so that a new project's first ``code`` run does not embed
+    again a codebook this machine has already embedded (about 900 texts, 4-5 s on 2 cores).
+
+    Only codebook texts (definitions, examples) go here, never transcript text: transcripts are
+    sensitive and their vectors stay in the project's store. The cache is an optimisation only:
+    when its folder cannot be created, read or written (a read-only home, a full disk), reads
+    find nothing and writes return False; nothing is raised.
+    """
+
+    SCHEMA = ("CREATE TABLE IF NOT EXISTS codebook_vectors (model TEXT NOT NULL, text_sha256 TEXT NOT NULL,"
+              " dim INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (model, text_sha256))")
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @contextmanager
+    def _connection(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), timeout=5.0)
+        try:
+            with conn:
+                conn.execute(self.SCHEMA)
+                yield conn
+        finally:
+            conn.close()
+
+    def get_embeddings(self, model: str, hashes: list[str]) -> dict[str, np.ndarray]:
+        if not self.path.exists():
+            return {}
+        try:
+            with self._connection() as conn:
+                return _select_vectors(conn, "codebook_vectors", model, hashes)
+        except (OSError, sqlite3.Error):
+            return {}
+
+    def put_embeddings(self, model: str, vectors: dict[str, np.ndarray]) -> bool:
+        try:
+            with self._connection() as conn:
+                _insert_vectors(conn, "codebook_vectors", model, vectors)
+        except (OSError, sqlite3.Error):
+            return False
+        return True
+
+
 class Store:
     """A qual project store. ``Store(path)`` creates or opens (and migrates) the file."""
 
@@ -502,22 +567,11 @@ class Store:
 
     # -- embedding cache --------------------------------------------------------------------
     def get_embeddings(self, model: str, hashes: list[str]) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        unique = list(dict.fromkeys(hashes))
-        for i in range(0, len(unique), 900):
-            chunk = unique[i:i + 900]
-            marks = ",".join("?" * len(chunk))
-            for h, blob in self.conn.execute(
-                    f"SELECT text_sha256, vector FROM embeddings WHERE model=? AND text_sha256 IN ({marks})",
-                    [model, *chunk]):
-                out[h] = _blob_to_vector(blob)
-        return out
+        return _select_vectors(self.conn, "embeddings", model, hashes)
 
     def put_embeddings(self, model: str, vectors: dict[str, np.ndarray]) -> None:
         with self.transaction() as c:
-            c.executemany(
-                "INSERT OR IGNORE INTO embeddings (model, text_sha256, dim, vector) VALUES (?, ?, ?, ?)",
-                [(model, h, int(v.shape[-1]), _vector_to_blob(v)) for h, v in vectors.items()])
+            _insert_vectors(c, "embeddings", model, vectors)
 
     def count_embeddings(self, model: str | None = None) -> int:
         if model is None:

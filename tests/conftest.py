@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-# The machine-wide cache of codebook vectors (qual.embed.MachineCache) goes to a folder of
+# The machine-wide cache of codebook vectors (qual.embed.machine_cache) goes to a folder of
 # this test session, never to the user's ~/.cache; tests that need their own set it again.
 _CACHE = tempfile.mkdtemp(prefix="qual-test-cache-")
 os.environ["QUAL_CACHE_DIR"] = _CACHE

@@ -30,7 +30,7 @@ def test_second_project_takes_the_codebook_vectors_from_the_machine_cache(
     assert ra["embedded"] == len(set(book) | segment_texts)
 
     conn = sqlite3.connect(tmp_path / "cache" / "vectors.sqlite")
-    cached = {h for (h,) in conn.execute("SELECT text_sha256 FROM vectors")}
+    cached = {h for (h,) in conn.execute("SELECT text_sha256 FROM codebook_vectors")}
     conn.close()
     assert cached == {sha256_text(t) for t in book}
     assert not cached & {sha256_text(t) for t in segment_texts}   # transcripts stay in the store
@@ -46,16 +46,16 @@ def test_second_project_takes_the_codebook_vectors_from_the_machine_cache(
 @pytest.mark.parametrize("setting", ["off", "unwritable"])
 def test_coding_works_without_a_usable_machine_cache(tmp_path, monkeypatch, embedder, codebook,
                                                      nlp, setting):
-    from qual.embed import MachineCache, machine_cache_dir
+    from qual.embed import machine_cache, machine_cache_dir
 
     if setting == "off":
         monkeypatch.setenv("QUAL_CACHE_DIR", "off")
-        assert machine_cache_dir() is None and MachineCache.default() is None
+        assert machine_cache_dir() is None and machine_cache() is None
     else:
         blocker = tmp_path / "not-a-folder"
         blocker.write_text("a file where the cache folder would go")
         monkeypatch.setenv("QUAL_CACHE_DIR", str(blocker / "qual"))
-        assert MachineCache.default().put("m@1", {"h": np.ones(3, dtype=np.float32)}) is False
+        assert machine_cache().put_embeddings("m@1", {"h": np.ones(3, dtype=np.float32)}) is False
     store, result = _code_new_store(tmp_path / "q.db", embedder, codebook, nlp)
     assert result["segments"] > 0 and len(store.machine_codes()) == result["segments"]
     store.close()

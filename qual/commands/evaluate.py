@@ -23,7 +23,7 @@ def run(args) -> int:
 
     from ..codebook import load_codebook
     from ..coder import EmbeddingCoder
-    from ..embed import CachedEmbedder, Embedder, MachineCache
+    from ..embed import CachedEmbedder, Embedder, machine_cache
     from ..evaluate import evaluate_coder, format_report, read_labelled_csv
 
     codebook = load_codebook(args.codebook)
@@ -48,7 +48,7 @@ def run(args) -> int:
             decided = reviewer_examples(store)
             parts.append(decided)
             sources.append(f"{len(decided)} reviewer decisions in {args.db}")
-        encoder = CachedEmbedder(embedder, store, machine=MachineCache.default())
+        encoder = CachedEmbedder(embedder, store, machine=machine_cache())
         examples = pd.concat(parts, ignore_index=True) if parts else None
         dropped = 0
         if examples is not None and len(examples):
