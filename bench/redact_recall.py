@@ -63,7 +63,9 @@ def read_planted(tmpdir, path=PLANTED):
 
 
 def score(replacements, gold):
-    """Per-kind recall, overall precision and the missed / false-positive items."""
+    """Per-kind recall, overall precision and the missed / false-positive items. Only the
+    replacements in the text count (not those of speaker labels or metadata)."""
+    replacements = [r for r in replacements if getattr(r, "field", "text") == "text"]
     per = {}
     missed = []
     for kind, s, e, value in gold:

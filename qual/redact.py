@@ -52,13 +52,16 @@ KINDS = ("PERSON", "EMAIL", "PHONE", "NINO", "NHS", "POSTCODE")
 
 @dataclass(frozen=True)
 class Replacement:
-    """One redacted span: ``original`` was at ``[start, end)`` of the *original* text."""
+    """One replacement. In the text (``field == "text"``), ``original`` was at ``[start, end)``
+    of the *original* text. Elsewhere (``field`` is ``"speaker"`` or ``"metadata:KEY"``),
+    ``start``/``end`` are -1: the original was a speaker label or a metadata value."""
 
     kind: str
     original: str
     pseudonym: str
     start: int
     end: int
+    field: str = "text"
 
 
 # --------------------------------------------------------------------------------------------
@@ -68,22 +71,29 @@ class Replacement:
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+'-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
                     r"\.[A-Za-z]{2,}(?![\w-])")
 
-_SEP = r"[ \t\u00a0.-]?"
-_PHONE = re.compile(
-    r"(?<![\w+])"
-    r"(?:(?:\+|00)44[ \t\u00a0]?(?:\(0\)[ \t\u00a0]?)?|\(0|0)"
-    r"\d(?:\d|" + _SEP + r"(?=\d)|\)[ \t\u00a0]?(?=\d)){8,14}"
-    r"(?![\w])"
-)
+# Phone numbers are found by a small scanner (see _phones): a start (+44, (+44), 0044, 0, (0),
+# with an optional "(0)" after the country code) and then groups of digits with separators
+# between them: up to three spaces, or a dot, hyphen or bracket with a space either side.
+_PHONE_START = re.compile(r"(?<![\w+()])(?:\(?(?:\+|00)[ \t\u00a0]?44\)?[ \t\u00a0]{0,3}"
+                          r"(?:\(0\)[ \t\u00a0]{0,3})?|\(0|0)(?=\d)")
+_PHONE_GAP = re.compile(r"[ \t\u00a0]{0,3}[.\-)(/]?[ \t\u00a0]{0,3}")
+_DIGITS = re.compile(r"\d+")
 
-# National Insurance number: HMRC's letters; not BG, GB, KN, NK, NT, TN, ZZ.
+# National Insurance number: HMRC's letters (not BG, GB, KN, NK, NT, TN, ZZ) or the specimen
+# prefix QQ; the pairs of digits may be separated by spaces, dots or hyphens; the suffix letter
+# A-D may be left off when the digits are written in separated pairs.
+_NI_SEP = r"[ \t\u00a0]{0,2}[.\-/]?[ \t\u00a0]{0,2}"
 _NINO = re.compile(
-    r"(?<![A-Za-z0-9])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
-    r"[ \t\u00a0]?\d{2}[ \t\u00a0]?\d{2}[ \t\u00a0]?\d{2}[ \t\u00a0]?[A-D](?![A-Za-z0-9])",
+    r"(?<![A-Za-z0-9])((?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]|QQ)"
+    r"(" + _NI_SEP + r")\d{2}(" + _NI_SEP + r")\d{2}(" + _NI_SEP + r")\d{2}"
+    r"(?:(" + _NI_SEP + r")([A-D]))?(?![A-Za-z0-9])",
     re.IGNORECASE,
 )
 
-_NHS = re.compile(r"(?<![\w+-])(\d{3})([ \t\u00a0-]?)(\d{3})\2(\d{4})(?![\w-])")
+# NHS number: 3-3-4 digits, run together or with any separators (the check digit decides).
+_NHS_SEP = r"[ \t\u00a0]{0,2}[.\-/]?[ \t\u00a0]{0,2}"
+_NHS = re.compile(r"(?<![\w+])(?<!\d[.\-])(\d{3})" + _NHS_SEP + r"(\d{3})" + _NHS_SEP
+                  + r"(\d{4})(?![\w])(?![.\-]\d)")
 
 _POSTCODE = re.compile(
     r"(?<![A-Za-z0-9])(?:GIR[ \t\u00a0]?0AA|"
@@ -91,6 +101,34 @@ _POSTCODE = re.compile(
     r"(?![A-Za-z0-9])",
     re.IGNORECASE,
 )
+
+
+def _phones(text: str):
+    """``(start, end, key)`` of each UK phone number: from each possible start, the longest run
+    of digit groups whose digits make a valid number (never cutting a group of digits)."""
+    for m in _PHONE_START.finditer(text):
+        pos, best = m.end(), None
+        # the digits right after the start belong to the first group
+        while True:
+            d = _DIGITS.match(text, pos)
+            if not d:
+                break
+            pos = d.end()
+            if pos < len(text) and (text[pos].isalpha() or text[pos] == "_"):
+                break
+            key = _phone_key(text[m.start():pos])
+            if key and not (text[pos:pos + 1].isdigit()):
+                best = (pos, key)
+            g = _PHONE_GAP.match(text, pos)
+            if not g or not g.group() or not text[g.end():g.end() + 1].isdigit():
+                break
+            if "/" in g.group() or g.group().count("(") + g.group().count(")") > 1:
+                break
+            pos = g.end()
+            if len(re.sub(r"\D", "", text[m.start():pos])) > 13:
+                break
+        if best:
+            yield m.start(), best[0], best[1]
 
 
 def nhs_check_ok(digits: str) -> bool:
@@ -106,11 +144,12 @@ def nhs_check_ok(digits: str) -> bool:
 
 def _phone_key(raw: str) -> str | None:
     """Normalised digits (national form, leading 0) of a UK phone number, or None."""
-    digits = re.sub(r"\D", "", raw.replace("(0)", ""))
-    if raw.lstrip().startswith("+44"):
-        digits = "0" + digits[2:]
-    elif raw.lstrip().startswith("0044"):
-        digits = "0" + digits[4:]
+    compact = re.sub(r"[\s()]", "", raw)
+    if compact.startswith(("+44", "0044")):
+        rest = re.sub(r"\D", "", raw.replace("(0)", ""))
+        digits = "0" + rest[2:] if compact.startswith("+44") else "0" + rest[4:]
+    else:
+        digits = re.sub(r"\D", "", raw)
     if not digits.startswith("0") or len(digits) not in (10, 11):
         return None
     if digits[1] not in "12378":
@@ -153,7 +192,8 @@ _GENERIC = {
     "hospitals", "foundation", "ltd", "limited", "plc", "company", "authority", "commission",
     "statistics", "national", "regional", "local", "public", "royal", "the", "and", "of", "for",
     "north", "south", "east", "west", "new", "great", "care", "integrated", "research",
-    "teaching", "division", "charity", "partnership", "project", "programme",
+    "teaching", "division", "charity", "partnership", "project", "programme", "inquiry",
+    "committee", "tribunal", "court", "panel", "secretariat",
 }
 _HONORIFIC_WORDS = {t.lower() for t in _TITLES} | {"the", "kc", "qc", "mp", "obe", "mbe", "cbe",
                                                      "phd", "jr", "sr"}
@@ -191,7 +231,7 @@ def _is_person_name(name: str) -> bool:
 
 def _usable_part(tok: str) -> bool:
     low = tok.lower()
-    return (len(tok) >= 2 and tok[0].isupper() and low not in _STOP and low not in _GENERIC
+    return (len(tok) >= 2 and tok[0].isalpha() and low not in _STOP and low not in _GENERIC
             and low not in _ROLE_WORDS and low not in _HONORIFIC_WORDS)
 
 
@@ -246,6 +286,140 @@ class _People:
         # A single-word variant must itself look like a name (unless it is all we know).
         return {v: i for v, i in out.items()
                 if " " in v or _usable_part(v) or all(len(f) == 1 for f in self.forms[i])}
+
+
+# Capitalised words that are not names: calendar words, nationalities and languages, greetings
+# and discourse words, job words, adverbs that open a sentence, and common software names.
+_NOT_NAMES = set("""
+monday tuesday wednesday thursday friday saturday sunday january february march april june
+july august september october november december christmas easter
+english british welsh scottish irish scots european american asian african indian polish
+chinese french german spanish italian portuguese romanian pakistani bangladeshi nigerian
+hi hello hiya dear thanks thank yes yeah yep no nope okay ok right well sorry sure great good
+fine absolutely exactly indeed morning afternoon evening cheers lovely brilliant perfect
+head director deputy chief senior junior lead manager minister secretary officer analyst
+adviser advisor consultant nurse doctor principal assistant executive president chair
+member clerk inspector commissioner coordinator engineer scientist statistician economist
+architect developer administrator controller registrar auditor solicitor barrister governor
+mayor leader partner fellow lecturer student colleague caseworker volunteer
+actually basically honestly obviously clearly frankly generally broadly strictly roughly
+technically personally certainly probably definitely really literally essentially
+unfortunately fortunately sadly hopefully ideally luckily apparently interestingly
+microsoft google amazon apple oracle excel word outlook teams zoom slack sharepoint tableau
+python azure windows sheets drive cloud power
+""".split())
+
+_NAMELIKE_RE = re.compile(r"(?:Mc|Mac|O['’]|D['’])?[A-Z][a-z]+(?:[-'’](?:[A-Z][a-z]+))*")
+_NW = r"(?:(?:Mc|Mac|O['’]|D['’])?[A-Z][a-z]+(?:-[A-Z][a-z]+)*)"   # a capitalised word
+_GAP = r"[ \t\u00a0]+"
+
+
+def _namelike(word: str, lower_words: set[str]) -> bool:
+    """A capitalised word that can be part of a name: not a stop word, role, title, generic
+    or common capitalised word, and not a word the document also uses in lower case."""
+    if not _NAMELIKE_RE.fullmatch(word):
+        return False
+    low = word.lower()
+    return (low not in _STOP and low not in _GENERIC and low not in _ROLE_WORDS
+            and low not in _HONORIFIC_WORDS and low not in _NOT_NAMES
+            and low not in lower_words)
+
+
+# Self-introductions: "I'm X", "I am X", "my name is X", "my name's X", "call me X",
+# "X speaking" and "X here" (opening a sentence or clause and closing it, or before "from"),
+# "this is X" (with a greeting before it or "speaking"/"here"/"from"/"calling" after it).
+_INTRO_BEFORE = re.compile(
+    r"(?<![\w])(?:I['’]m|I\s+am|[Mm]y\s+name\s+is|[Mm]y\s+name['’]s|[Nn]ame['’]s|"
+    r"[Cc]all\s+me|I['’]m\s+called|I\s+am\s+called|I\s+go\s+by|[Kk]nown\s+as)"
+    r"[ \t\u00a0]+(" + _NW + r"(?:" + _GAP + _NW + r"){0,2})")
+_INTRO_AFTER = re.compile(
+    r"(?:^|(?<=[.!?,;:\n])|(?<=^[\"'])|(?<=[.!?,;:][ \t\u00a0]))[ \t\u00a0]*"
+    r"(" + _NW + r"(?:" + _GAP + _NW + r"){0,2})[ \t\u00a0]+(?:speaking|here)"
+    r"(?=[ \t\u00a0]*(?:[,.!;:\n]|$|from\b|calling\b))", re.MULTILINE)
+_THIS_IS = re.compile(
+    r"(?:(?:\b(?:[Hh]i|[Hh]ello|[Hh]iya|[Mm]orning|[Aa]fternoon|[Ee]vening|[Yy]es|[Yy]eah)"
+    r"[,!.]?[ \t\u00a0]+)[Tt]his\s+is|[Tt]his\s+is(?=[ \t\u00a0]+" + _NW + r"(?:" + _GAP + _NW
+    + r"){0,2}[ \t\u00a0,]+(?:speaking|here|from|calling)\b))"
+    r"[ \t\u00a0]+(" + _NW + r"(?:" + _GAP + _NW + r"){0,2})")
+
+# Names mentioned in passing, recognised by what is said around them: a relation or person
+# noun before the name ("my colleague X", "a woman called X"), a verb of contact before it
+# ("spoke to X", "asked X", "chaired by X") or a verb of speech after it ("X said").
+_REL_BEFORE = re.compile(
+    r"(?<![\w])(?:(?:[Mm]y|[Oo]ur|[Hh]er|[Hh]is|[Tt]heir|[Yy]our|[Aa]|[Tt]he)\s+"
+    r"(?:(?:line|new|old|former|previous)\s+)?"
+    r"(?:colleague|manager|boss|deputy|director|husband|wife|partner|son|daughter|mother|"
+    r"father|mum|mam|dad|sister|brother|friend|neighbour|neighbor|caseworker|case\s+worker|"
+    r"social\s+worker|key\s+worker|adviser|advisor|GP|counterpart|predecessor|successor|"
+    r"opposite\s+number|contact|mentor|supervisor|client|tenant|landlord|lead|analyst|"
+    r"officer|nurse|consultant|man|woman|lady|guy|chap|bloke|girl|boy|person|gentleman)"
+    r"(?:\s*,)?|[Ss]omeone|[Ss]omebody|[Aa]\s+certain)"
+    r"(?:\s+(?:called|named|by\s+the\s+name\s+of))?"
+    r"[ \t\u00a0]+(" + _NW + r"(?:" + _GAP + _NW + r"){0,2})")
+_VERB_BEFORE = re.compile(
+    r"(?<![\w])(?:(?:spoke|speak|speaking|talk|talked|talking|wrote|write|writing|emailed|"
+    r"reported|reporting|referred|refer|sent\s+it|send\s+it|forwarded\s+it|chatted|chat|"
+    r"listen|listened)\s+(?:to|with)|asked|told|tell|met|meet|meeting\s+with|thanks\s+to|"
+    r"contacted|contact|rang|ring|phoned|phone|cc['’]?d|copied\s+in|messaged|pinged|"
+    r"(?:chaired|led|run|managed|signed\s+off|written|approved|sent|introduced)\s+by)"
+    r"[ \t\u00a0]+(" + _NW + r"(?:" + _GAP + _NW + r"){0,2})")
+_VERB_AFTER = re.compile(
+    r"(" + _NW + r"(?:" + _GAP + _NW + r"){0,2})[ \t\u00a0]+"
+    r"(?:said|says|told|asked|mentioned|emailed|rang|phoned|wrote|thinks|thought|suggested|"
+    r"explained|agreed|replied|reckons|reckoned|felt|feels|insisted|admitted|warned|"
+    r"confirmed|promised|complained)\b")
+
+
+def _discover_names(text: str, lower_words: set[str]) -> list[str]:
+    """Names found by the rules above (each word of them name-like)."""
+    out = []
+    for pat in (_INTRO_BEFORE, _INTRO_AFTER, _THIS_IS, _REL_BEFORE, _VERB_BEFORE, _VERB_AFTER):
+        for m in pat.finditer(text):
+            words = re.split(r"[ \t\u00a0]+", m.group(1))
+            # the name is the longest run of name-like words from the start of the group
+            # (from its end, for a name before a verb)
+            if pat is _VERB_AFTER or pat is _INTRO_AFTER:
+                words = words[::-1]
+            keep = []
+            for w in words:
+                if not _namelike(w, lower_words):
+                    break
+                keep.append(w)
+            if pat is _VERB_AFTER or pat is _INTRO_AFTER:
+                keep = keep[::-1]
+                # "X said" at a sentence start is often not a name ("Everyone said"): a
+                # single word there counts only when it is not the first word of a sentence.
+                if pat is _VERB_AFTER and len(keep) == 1:
+                    before = text[max(0, m.start(1) + (len(m.group(1)) - len(keep[0])) - 2):
+                                  m.start(1) + (len(m.group(1)) - len(keep[0]))]
+                    if not before.strip() or before.strip()[-1:] in ".!?:\"'":
+                        continue
+            if keep:
+                out.append(" ".join(keep))
+    return out
+
+
+def _extend_known(text: str, people: "_People", lower_words: set[str]) -> list[str]:
+    """Full names around a known part: a name-like word just before a known surname
+    ("Priya Patel" once "Dr Patel" is known) or just after a known first name."""
+    out = []
+    for i, toks in enumerate(people.names):
+        if not people._parts_ok[i] and len(toks) > 1:
+            continue
+        first, last = toks[0], toks[-1]
+        for part, before in ((last, True), (first, False)):
+            if not _usable_part(part):
+                continue
+            q = re.escape(part)
+            pat = (r"(?<![\w])(" + _NW + r")" + _GAP + r"(" + q + r")(?![\w])" if before else
+                   r"(?<![\w])(" + q + r")" + _GAP + r"(" + _NW + r")(?![\w])")
+            for m in re.finditer(pat, text):
+                other = m.group(1) if before else m.group(2)
+                if other.lower() in {t.lower() for t in toks}:
+                    continue
+                if _namelike(other, lower_words):
+                    out.append(f"{other} {part}" if before else f"{part} {other}")
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,13 +501,41 @@ def _ner_names(text: str, turns, nlp) -> list[str]:
 # Redaction
 # --------------------------------------------------------------------------------------------
 
-_PERSON_KEYS = ("interviewers", "stakeholders", "interviewer", "stakeholder", "name",
-                "participants", "participant", "speakers", "people")
+# A metadata key names people when one of its words is one of these (singular or plural):
+# "interviewee", "respondent_name", "Witness", "participants", "interviewed_by", ...
+_PERSON_KEY_WORDS = {
+    "name", "names", "fullname", "firstname", "lastname", "forename", "forenames", "surname",
+    "surnames", "interviewer", "interviewee", "stakeholder", "respondent", "witness",
+    "participant", "speaker", "person", "people", "contact", "attendee", "author", "chair",
+    "moderator", "facilitator", "researcher", "transcriber", "notetaker", "by", "who",
+    "caller", "patient", "claimant", "applicant", "reviewer", "coder", "informant",
+    "panellist", "panelist", "signatory",
+}
+# ... unless a word says it is something else: "stakeholder_id", "organisation_name", ...
+_NOT_PERSON_KEY_WORDS = {
+    "id", "ids", "number", "no", "count", "date", "time", "type", "kind", "code", "ref",
+    "reference", "organisation", "organization", "org", "department", "dept", "team", "company",
+    "agency", "body", "site", "project", "file", "programme", "program", "place", "location",
+    "region", "area", "council", "authority", "trust", "unit", "service", "sector", "role",
+    "title", "job", "position", "grade", "group", "format", "encoding", "language", "status",
+    "redacted", "email", "phone", "tel", "count", "age", "gender", "consent",
+}
+
+
+def _key_words(key: str) -> list[str]:
+    k = re.sub(r"([a-z])([A-Z])", r"\1_\2", str(key)).lower()
+    return [w for w in re.split(r"[^a-z]+", k) if w]
 
 
 def _is_person_key(key: str) -> bool:
-    k = str(key).lower()
-    return k in _PERSON_KEYS or k.endswith("_name") or k.endswith("_names")
+    words = _key_words(key)
+    if not words or any(w in _NOT_PERSON_KEY_WORDS for w in words):
+        return False
+    for w in words:
+        for form in (w, w[:-1] if w.endswith("s") else w, w[:-2] if w.endswith("es") else w):
+            if form in _PERSON_KEY_WORDS:
+                return True
+    return False
 
 
 def _metadata_names(meta: Mapping) -> list[str]:
@@ -354,16 +556,17 @@ def _spans(text: str, people: _People) -> list[tuple[int, int, str, object]]:
     for m in _EMAIL.finditer(text):
         spans.append((m.start(), m.end(), "EMAIL", m.group().lower()))
     for m in _NHS.finditer(text):
-        digits = m.group(1) + m.group(3) + m.group(4)
+        digits = m.group(1) + m.group(2) + m.group(3)
         if nhs_check_ok(digits):
             spans.append((m.start(), m.end(), "NHS", digits))
-    for m in _PHONE.finditer(text):
-        raw = m.group().rstrip(".-")
-        key = _phone_key(raw)
-        if key:
-            spans.append((m.start(), m.start() + len(raw), "PHONE", key))
+    for start, end, key in _phones(text):
+        spans.append((start, end, "PHONE", key))
     for m in _NINO.finditer(text):
-        spans.append((m.start(), m.end(), "NINO", re.sub(r"\s", "", m.group()).upper()))
+        if m.group(6) is None and not (m.group(2) or m.group(3) or m.group(4)):
+            continue  # "AB123456": too like other codes without the suffix letter
+        if m.group(6) is None and not m.group(1).isupper():
+            continue  # "at 12 34 56": no suffix and a lower-case prefix is not a NINO
+        spans.append((m.start(), m.end(), "NINO", re.sub(r"[^A-Za-z0-9]", "", m.group()).upper()))
     for m in _POSTCODE.finditer(text):
         if not (m.group().isupper() or m.group().islower()):  # "Sw1a 1aA" is not a postcode
             continue
@@ -374,14 +577,22 @@ def _spans(text: str, people: _People) -> list[tuple[int, int, str, object]]:
             spans.append((m.start(), m.end(), "PERSON", pid))
     variants = people.variants()
     if variants:
+        # Case variants: "JOHN MCALLISTER" finds "John McAllister" and "McAllister"; a single
+        # word must be capitalised (or in capitals) where it is found, since "will" or "grant"
+        # in lower case are words, not names; a full name is found in any case.
         alts = "|".join(re.escape(v).replace(r"\ ", r"[ \t\u00a0]+")
                         for v in sorted(variants, key=len, reverse=True))
-        pat = re.compile(r"(?<![\w@.])(?:" + alts + r")(?![\w@]|['’][A-Za-z]{2})")
-        lookup = {re.sub(r"\s+", " ", v): i for v, i in variants.items()}
+        pat = re.compile(r"(?<![\w@.])(?:" + alts + r")(?![\w@]|['’][A-Za-z]{2})",
+                         re.IGNORECASE)
+        lookup = {re.sub(r"\s+", " ", v).lower(): i for v, i in variants.items()}
         for m in pat.finditer(text):
-            pid = lookup.get(re.sub(r"\s+", " ", m.group()))
-            if pid is not None:
-                spans.append((m.start(), m.end(), "PERSON", pid))
+            found = m.group()
+            pid = lookup.get(re.sub(r"\s+", " ", found).lower())
+            if pid is None:
+                continue
+            if not re.search(r"\s", found) and not found[:1].isupper():
+                continue
+            spans.append((m.start(), m.end(), "PERSON", pid))
     return spans
 
 
@@ -478,6 +689,7 @@ def redact(transcript: Transcript, *, extra_names: Iterable[str] = (), nlp=None
     """
     text = transcript.text
     meta = dict(transcript.metadata or {})
+    lower_words = set(re.findall(r"(?<![\w'’])[a-z][a-z'’]*(?:-[a-z]+)*", text))
 
     people = _People()
     for t in transcript.turns:
@@ -491,16 +703,23 @@ def redact(transcript: Transcript, *, extra_names: Iterable[str] = (), nlp=None
             people.add(name.strip())
     for m in _TITLED.finditer(text):
         people.add(m.group(1))
+    for name in _discover_names(text, lower_words):
+        people.add(name)
     if nlp is None:
         nlp = load_ner()
     if nlp is not False and nlp is not None and "ner" in getattr(nlp, "pipe_names", ()):
         for name in _ner_names(text, transcript.turns, nlp):
             people.add(name)
+    # A known part makes a full name of the name-like word beside it ("Dr Patel" ... "Priya
+    # Patel"): the full name joins the same person, so it gets the same pseudonym.
+    for name in _extend_known(text, people, lower_words):
+        people.add(name)
 
     pseudo = _Pseudonyms()
     chosen = _resolve(_spans(text, people))
     new_text, reps = _apply(text, chosen, pseudo)
     new = _offset_mapper(reps)
+    others: list[Replacement] = []
 
     turns = []
     for t in transcript.turns:
@@ -509,37 +728,86 @@ def redact(transcript: Transcript, *, extra_names: Iterable[str] = (), nlp=None
             pid = people.find(speaker)
             if pid is not None:
                 speaker = pseudo.get("PERSON", pid)
+                others.append(Replacement("PERSON", t.speaker, speaker, -1, -1, "speaker"))
         turns.append(Turn(speaker=speaker, start=new(t.start, "start"), end=new(t.end, "end"),
                           role=t.role, timestamp=t.timestamp, end_timestamp=t.end_timestamp))
 
     new_meta: dict = {}
     for key, value in meta.items():
-        new_meta[key] = _redact_value(key, value, people, pseudo)
+        new_meta[key] = _redact_value(key, value, people, pseudo, others, f"metadata:{key}")
     new_meta["redacted"] = True
+
+    found = _personal_in_name(transcript.name, people)
+    if found:
+        raise ReadError(
+            "the file name contains personal data that --redact removes from the text ("
+            + ", ".join(found) + "), and a document's name goes to the store and every export: "
+            "rename the file (e.g. interview_07.txt) and its row in metadata.csv, then run "
+            "again", path=transcript.path or transcript.name)
 
     out = copy.copy(transcript)
     out.text = new_text
     out.turns = turns
     out.metadata = new_meta
-    return out, reps
+    out.path = None  # the folder path may name people too; the store keeps only the name
+    return out, reps + _unique(others)
 
 
-def _redact_value(key, value, people: _People, pseudo: _Pseudonyms):
+def _unique(reps: list[Replacement]) -> list[Replacement]:
+    seen, out = set(), []
+    for r in reps:
+        k = (r.kind, r.original, r.pseudonym, r.field)
+        if k not in seen:
+            seen.add(k)
+            out.append(r)
+    return out
+
+
+def _personal_in_name(name: str, people: _People) -> list[str]:
+    """What in a document's file name is personal data: the words of a known person's name
+    (in any case, separated by ``_``, ``-``, ``.``, spaces or a change of case) and e-mail
+    addresses or numbers of the kinds redacted. Returns what was found (empty: nothing)."""
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    found = []
+    spaced = re.sub(r"[_+]", " ", stem)
+    for start, end, kind, _key in _spans(spaced, _People()):
+        found.append(spaced[start:end])
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[a-z]+", stem.replace("'", ""))
+    low = [w.lower() for w in words]
+    for i, toks in enumerate(people.names):
+        forms = people.forms[i]
+        parts = {t.lower().replace("'", "").replace("’", "") for f in forms for t in f}
+        if people._parts_ok[i] or len(toks) == 1:
+            hit = [w for w in words if w.lower() in parts and _usable_part(w.capitalize())]
+        else:
+            hit = words if all(p in low for p in parts) else []
+        found.extend(w for w in hit if w not in found)
+    return found
+
+
+def _redact_value(key, value, people: _People, pseudo: _Pseudonyms, others: list, field: str):
+    """A metadata value with personal data replaced; each replacement is added to ``others``
+    (with ``field``), so that the key covers metadata too."""
     if isinstance(value, list):
-        return [_redact_value(key, v, people, pseudo) for v in value]
+        return [_redact_value(key, v, people, pseudo, others, field) for v in value]
     if isinstance(value, tuple):
-        return tuple(_redact_value(key, v, people, pseudo) for v in value)
+        return tuple(_redact_value(key, v, people, pseudo, others, field) for v in value)
     if isinstance(value, dict):
-        return {k: _redact_value(k, v, people, pseudo) for k, v in value.items()}
+        return {k: _redact_value(k, v, people, pseudo, others, f"{field}.{k}")
+                for k, v in value.items()}
     if not isinstance(value, str):
         return value
-    if _is_person_key(key) and _is_person_name(value) and ";" not in value:
+    if _is_person_key(key) and ";" in value:
+        return "; ".join(_redact_value(key, v.strip(), people, pseudo, others, field)
+                         for v in value.split(";"))
+    if _is_person_key(key) and _is_person_name(value):
         pid = people.find(value)
         if pid is not None:
-            return pseudo.get("PERSON", pid)
-    if _is_person_key(key) and ";" in value:
-        return "; ".join(_redact_value(key, v.strip(), people, pseudo) for v in value.split(";"))
-    redacted, _ = _apply(value, _resolve(_spans(value, people)), pseudo)
+            p = pseudo.get("PERSON", pid)
+            others.append(Replacement("PERSON", value, p, -1, -1, field))
+            return p
+    redacted, reps = _apply(value, _resolve(_spans(value, people)), pseudo)
+    others.extend(Replacement(r.kind, r.original, r.pseudonym, -1, -1, field) for r in reps)
     return redacted
 
 
