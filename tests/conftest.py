@@ -83,6 +83,34 @@ def coded_store(_coded_samples_template, tmp_path):
     store.close()
 
 
+CHROMIUM = os.environ.get("QUAL_CHROMIUM", "/usr/bin/chromium")     # Debian's, by default
+
+
+def require_chromium() -> str:
+    """The path of Debian's chromium for the real-browser tests. Without it they are skipped,
+    saying why, so ``python -m pytest`` passes on a fresh machine; under
+    ``QUAL_REQUIRE_BROWSER=1`` (set by .ci/run, which installs chromium) they fail instead."""
+    missing = None
+    if not os.path.exists(CHROMIUM):
+        missing = f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            missing = "needs Playwright (pip install -r requirements.txt)"
+    if missing:
+        if os.environ.get("QUAL_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"browser test required (QUAL_REQUIRE_BROWSER=1) but it {missing}")
+        pytest.skip(f"real-browser test: {missing}")
+    return CHROMIUM
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's chromium, or the test is skipped (or failed in CI): see require_chromium."""
+    return require_chromium()
+
+
 def free_port() -> int:
     import socket
 
