@@ -622,26 +622,112 @@ def _parse_plain(lines: list[str]) -> _Builder:
 # Word: .docx
 # --------------------------------------------------------------------------------------------
 
-def _is_bold(run) -> bool:
-    if run.bold:
-        return True
-    if run.bold is None and run.style is not None:
-        try:
-            return bool(run.style.font.bold)
-        except Exception:  # noqa: BLE001 - a broken style is just "not bold"
-            return False
-    return False
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_W_R, _W_HYPERLINK, _W_T, _W_BR = _W + "r", _W + "hyperlink", _W + "t", _W + "br"
+_W_RPR, _W_VAL = _W + "rPr", _W + "val"
+_W_RUN_TEXT = {_W + "tab": "\t", _W + "ptab": "\t", _W + "cr": "\n", _W + "noBreakHyphen": "-"}
+_W_RUN_PROPS = {_W + "b": "b", _W + "i": "i", _W + "rStyle": "style"}
 
 
-def _is_italic(run) -> bool:
-    if run.italic:
-        return True
-    if run.italic is None and run.style is not None:
-        try:
-            return bool(run.style.font.italic)
-        except Exception:  # noqa: BLE001
-            return False
-    return False
+class _DocxRun:
+    """One ``w:r`` element: its text and its bold, italic and character style properties as
+    written (None where absent), read in one pass over its children."""
+
+    __slots__ = ("text", "b", "i", "style")
+
+    def __init__(self, r):
+        out = []
+        self.b = self.i = self.style = None
+        seen_props = False
+        for e in r:
+            tag = e.tag
+            if tag == _W_T:
+                out.append(e.text or "")
+            elif tag == _W_BR:
+                if e.get(_W + "type", "textWrapping") == "textWrapping":
+                    out.append("\n")
+            elif tag in _W_RUN_TEXT:
+                out.append(_W_RUN_TEXT[tag])
+            elif tag == _W_RPR and not seen_props:        # python-docx reads the first
+                seen_props = True
+                for prop in e:
+                    name = _W_RUN_PROPS.get(prop.tag)
+                    if name is not None and getattr(self, name) is None:
+                        setattr(self, name, prop)
+        self.text = "".join(out)
+
+
+class _DocxReader:
+    """Paragraph text, styles and bold/italic of one document, read from its XML elements.
+
+    python-docx looks a paragraph's or run's style up by searching the document's whole style
+    list on every access (milliseconds a paragraph: a 16,000-paragraph document took minutes)
+    and runs an XPath query for every text access. Here each style is looked up once per style
+    id (a style depends only on its id), and each run's children are read once; the results
+    are what python-docx's ``Paragraph.text``, ``Run.text``, ``Run.bold``/``italic`` and
+    ``style`` give (``bench/docx_speed.py`` compares the two on generated documents)."""
+
+    def __init__(self, document):
+        from docx.enum.style import WD_STYLE_TYPE
+        from docx.oxml.simpletypes import ST_OnOff
+
+        self._part = document.part
+        self._types = WD_STYLE_TYPE
+        self._on_off = ST_OnOff.convert_from_xml
+        self._paragraph: dict[str | None, str] = {}
+        self._run: dict[str | None, tuple[bool, bool]] = {}
+
+    def paragraph(self, p) -> tuple[str, list[_DocxRun], str | None]:
+        """(text, its direct runs, paragraph style id) of a ``w:p`` element: text as
+        python-docx's ``Paragraph.text`` (runs and hyperlinks' runs), runs as ``.runs``."""
+        out, runs, style = [], [], None
+        for e in p:
+            tag = e.tag
+            if tag == _W_R:
+                run = _DocxRun(e)
+                runs.append(run)
+                out.append(run.text)
+            elif tag == _W_HYPERLINK:
+                out.extend(_DocxRun(r).text for r in e.iterchildren(_W_R))
+            elif tag == _W + "pPr" and style is None:
+                ps = e.find(_W + "pStyle")
+                if ps is not None:
+                    style = ps.get(_W_VAL)
+        return "".join(out), runs, style
+
+    def style_name(self, sid: str | None) -> str:
+        if sid not in self._paragraph:
+            try:
+                style = self._part.get_style(sid, self._types.PARAGRAPH)
+                self._paragraph[sid] = (style.name or "") if style is not None else ""
+            except Exception:  # noqa: BLE001 - unreadable style: treat as body text
+                self._paragraph[sid] = ""
+        return self._paragraph[sid]
+
+    def _run_style(self, sid: str | None) -> tuple[bool, bool]:
+        if sid not in self._run:
+            flags = []
+            for attr in ("bold", "italic"):
+                try:
+                    style = self._part.get_style(sid, self._types.CHARACTER)
+                    flags.append(bool(getattr(style.font, attr)) if style is not None else False)
+                except Exception:  # noqa: BLE001 - a broken style is just "not bold"
+                    flags.append(False)
+            self._run[sid] = (flags[0], flags[1])
+        return self._run[sid]
+
+    def _flag(self, run: _DocxRun, el, index: int) -> bool:
+        if el is not None:                # w:b / w:i: on unless its w:val says off
+            value = el.get(_W_VAL)
+            return True if value is None else self._on_off(value)
+        sid = run.style.get(_W_VAL) if run.style is not None else None
+        return self._run_style(sid)[index]
+
+    def is_bold(self, run: _DocxRun) -> bool:
+        return self._flag(run, run.b, 0)
+
+    def is_italic(self, run: _DocxRun) -> bool:
+        return self._flag(run, run.i, 1)
 
 
 @dataclass
@@ -660,21 +746,19 @@ _TABLE_TEXT_HEADERS = {"text", "utterance", "transcript", "speech", "content", "
                        "response", "what was said", "comment"}
 
 
-def _docx_paragraph(p) -> _DocPara:
-    text = p.text or ""
-    style = ""
-    try:
-        style = (p.style.name or "") if p.style is not None else ""
-    except Exception:  # noqa: BLE001 - unreadable style: treat as body text
-        style = ""
+def _docx_paragraph(p, reader: _DocxReader) -> _DocPara:
+    """One ``w:p`` element as a _DocPara: its text, and whether it opens with a bold label,
+    is bold on its own, is a heading (by style) or is all italic."""
+    text, all_runs, style_id = reader.paragraph(p)
+    style = reader.style_name(style_id)
     item = _DocPara(text=text)
     if style.startswith("Heading") or style in ("Title", "Subtitle"):
         item.heading = True
         return item
-    runs = [r for r in p.runs if r.text]
+    runs = [r for r in all_runs if r.text]
     prefix = ""
     for r in runs:
-        if _is_bold(r):
+        if reader.is_bold(r):
             prefix += r.text
         elif not prefix and not r.text.strip():
             prefix += r.text
@@ -692,7 +776,7 @@ def _docx_paragraph(p) -> _DocPara:
             item.bold_label, item.bold_rest = cand, rest
         elif not rest.strip() and not colon:
             item.bold_only = " ".join(text.split())
-    if runs and all(_is_italic(r) for r in runs if r.text.strip()):
+    if runs and all(reader.is_italic(r) for r in runs if r.text.strip()):
         item.italic = True
     return item
 
@@ -757,11 +841,12 @@ def _parse_docx(data: bytes, path: Path, max_bytes: int) -> _Builder:
 
         document = docx.Document(io.BytesIO(data))
         items: list[_DocPara] = []
+        reader = _DocxReader(document)
         for block in document.iter_inner_content():
             if isinstance(block, Table):
                 items.extend(_docx_table(block))
             else:
-                items.append(_docx_paragraph(block))
+                items.append(_docx_paragraph(block._p, reader))
     except ReadError:
         raise
     except ImportError as exc:  # pragma: no cover - dependency missing
@@ -770,18 +855,15 @@ def _parse_docx(data: bytes, path: Path, max_bytes: int) -> _Builder:
         raise ReadError("cannot open this Word .docx file: it is corrupt or truncated "
                         f"({type(exc).__name__}: {exc})", path=path) from None
 
-    all_lines = []
-    for it in items:
-        all_lines.extend(_clean_text(it.text, path).split("\n")[:1])
-    policy = _LabelPolicy(all_lines)
+    texts = [_clean_text(it.text, path) for it in items]
+    policy = _LabelPolicy([t.split("\n", 1)[0] for t in texts])
     for it in items:
         if it.bold_label:
             policy.trusted.add(_norm(it.bold_label))
     bold_only = collections.Counter(_norm(it.bold_only) for it in items if it.bold_only)
 
     b = _Builder()
-    for it in items:
-        text = _clean_text(it.text, path)
+    for it, text in zip(items, texts):
         if not text.strip():
             continue
         if it.table_turn is not None:
