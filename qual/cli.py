@@ -210,6 +210,8 @@ def _ingest_from_args(args, store) -> IngestReport:
 
     if (args.redact_key or args.redact_list) and not args.redact:
         raise QualError("--redact-key and --redact-list need --redact")
+    if not args.redact and not args.no_redact:
+        _refuse_unredacted_into_redacted(store)
     names = []
     if args.redact_list:
         from .redact import read_name_list
@@ -229,6 +231,19 @@ def _ingest_from_args(args, store) -> IngestReport:
             _print(f"redaction key written to {write_key(report.replacements, args.redact_key)}"
                    " (it re-identifies people: keep it apart from the store)")
     return report
+
+
+def _refuse_unredacted_into_redacted(store):
+    """A project whose documents were redacted takes no un-redacted transcripts unless the
+    user says ``--no-redact``: otherwise one run without ``--redact`` would store personal data
+    beside (and as new versions of) the pseudonymised documents."""
+    docs = store.documents(current_only=False)
+    n = int(docs["redacted"].astype(bool).sum()) if len(docs) else 0
+    if n:
+        raise QualError(f"{store.path}: {n} of {len(docs)} documents in this project are "
+                        "redacted; run again with --redact to pseudonymise these transcripts "
+                        "too, or with --no-redact to store them un-redacted on purpose; "
+                        "nothing was read")
 
 
 def cmd_ingest(args) -> int:
@@ -296,9 +311,14 @@ def _add_ingest_options(p):
                    help="longest segment, in words, when a turn is split (default 120)")
     p.add_argument("--max-bytes", type=int, default=50_000_000,
                    help="refuse transcript files larger than this (default 50 MB)")
-    p.add_argument("--redact", action="store_true",
-                   help="pseudonymise personal data (names, emails, phone, NI and NHS numbers, "
-                        "postcodes) before anything is stored or embedded")
+    red = p.add_mutually_exclusive_group()
+    red.add_argument("--redact", action="store_true",
+                     help="pseudonymise personal data (names, emails, phone, NI and NHS numbers, "
+                          "postcodes) before anything is stored or embedded; a file whose name "
+                          "holds such data is refused (rename it); no folder path is stored")
+    red.add_argument("--no-redact", action="store_true",
+                     help="store these transcripts un-redacted even though the project's "
+                          "documents are redacted (without it, such a run is refused)")
     p.add_argument("--redact-list", default=None,
                    help="file of further names to redact, one per line (a redact.txt beside the "
                         "transcripts is read too)")

@@ -307,6 +307,9 @@ technically personally certainly probably definitely really literally essentiall
 unfortunately fortunately sadly hopefully ideally luckily apparently interestingly
 microsoft google amazon apple oracle excel word outlook teams zoom slack sharepoint tableau
 python azure windows sheets drive cloud power
+later earlier yesterday today tomorrow tonight meanwhile eventually initially originally
+afterwards anyway besides instead perhaps maybe again soon recently lately overall although
+though because whilst despite including regarding according given next
 """.split())
 
 _NAMELIKE_RE = re.compile(r"(?:Mc|Mac|O['’]|D['’])?[A-Z][a-z]+(?:[-'’](?:[A-Z][a-z]+))*")
@@ -320,6 +323,8 @@ def _namelike(word: str, lower_words: set[str]) -> bool:
     if not _NAMELIKE_RE.fullmatch(word):
         return False
     low = word.lower()
+    if len(low) >= 6 and low.endswith("ly"):
+        return False  # an adverb opening a sentence ("Finally", "Usually"), not a name
     return (low not in _STOP and low not in _GENERIC and low not in _ROLE_WORDS
             and low not in _HONORIFIC_WORDS and low not in _NOT_NAMES
             and low not in lower_words)
@@ -816,17 +821,21 @@ def _redact_value(key, value, people: _People, pseudo: _Pseudonyms, others: list
 # --------------------------------------------------------------------------------------------
 
 def write_key(replacements_by_document: Mapping[str, Iterable[Replacement]], path) -> Path:
-    """Write the pseudonym -> original key as CSV (``document, pseudonym, kind, original``).
+    """Write the pseudonym -> original key as CSV (``document, pseudonym, kind, original,
+    where``).
 
-    One row per distinct (document, pseudonym, original). Written atomically (a temporary file
-    in the same folder, then renamed) with owner-only permissions where the OS supports it.
-    Call this only when the user asks for a key: it re-identifies the data.
+    One row per distinct (document, pseudonym, kind, original); ``where`` lists where that
+    original was replaced (``text``, ``speaker``, ``metadata:KEY``; ``;``-separated), so the key
+    covers speaker labels and metadata values as well as the text. Written atomically (a
+    temporary file in the same folder, then renamed) with owner-only permissions where the OS
+    supports it. Call this only when the user asks for a key: it re-identifies the data.
     """
     p = Path(path)
-    rows = set()
+    rows: dict[tuple, set] = {}
     for doc, reps in replacements_by_document.items():
         for r in reps:
-            rows.add((str(doc), r.pseudonym, r.kind, r.original))
+            rows.setdefault((str(doc), r.pseudonym, r.kind, r.original), set()).add(
+                getattr(r, "field", "text"))
 
     def order(row):
         m = re.match(r"\[(\w+)_(\d+)\]", row[1])
@@ -834,8 +843,10 @@ def write_key(replacements_by_document: Mapping[str, Iterable[Replacement]], pat
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["document", "pseudonym", "kind", "original"])
-    w.writerows(sorted(rows, key=order))
+    w.writerow(["document", "pseudonym", "kind", "original", "where"])
+    for row in sorted(rows, key=order):
+        where = sorted(rows[row], key=lambda f: (f != "text", f != "speaker", f))
+        w.writerow([*row, "; ".join(where)])
     from .atomic import write_text_atomic
 
     return write_text_atomic(p, buf.getvalue(), mode=0o600, newline="", what="the redaction key")

@@ -207,7 +207,7 @@ def test_key_written_only_when_asked(tmp_path, rules_result):
     assert list(tmp_path.iterdir()) == []  # redact() itself writes nothing
     path = write_key({"planted.txt": reps}, tmp_path / "keys" / "key.csv")
     rows = list(csv.DictReader(path.open(encoding="utf-8")))
-    assert rows and set(rows[0]) == {"document", "pseudonym", "kind", "original"}
+    assert rows and set(rows[0]) == {"document", "pseudonym", "kind", "original", "where"}
     assert {(r["pseudonym"], r["original"]) for r in rows} == \
         {(r.pseudonym, r.original) for r in reps}
     assert [p.name for p in path.parent.iterdir()] == ["key.csv"]  # no temp file left
@@ -304,3 +304,242 @@ def test_overlap_resolution_matches_the_simple_rule(raw):
             taken.append((s[0], s[1]))
             expect.append(s)
     assert _resolve(spans) == sorted(expect)
+
+
+# -- the forms issue 12 found unredacted -------------------------------------------------------
+
+@pytest.mark.parametrize("item,kind", [
+    ("(+44) 7700 900461", "PHONE"),
+    ("020  7946 0958", "PHONE"),               # two spaces
+    ("0044 (0)20 7946 0958", "PHONE"),
+    ("07700-900-461", "PHONE"),
+    ("943 476-5919", "NHS"),                   # mixed separators, valid check digit
+    ("943.476.5919", "NHS"),
+    ("AB-12-34-56-C", "NINO"),
+    ("QQ 12 34 56 C", "NINO"),                 # HMRC's specimen prefix
+    ("ab 12 34 56 c", "NINO"),
+    ("JG 10 37 59", "NINO"),                   # suffix left off, pairs separated
+])
+def test_issue_identifier_forms_are_redacted(item, kind):
+    t = _doc([("Interviewer", "Go on."), ("Respondent", f"It was {item}, I think.")])
+    new, reps = redact(t, nlp=False)
+    assert [(r.kind, r.original) for r in reps] == [(kind, item)]
+    assert item not in new.text and f"[{kind}_1]" in new.text
+
+
+@pytest.mark.parametrize("lookalike", [
+    "943 476-5918",        # NHS layout, wrong check digit
+    "07700 9004611",       # a mobile with a digit too many
+    "AB123456",            # letters and six digits, no suffix, no separators: a reference
+    "01/02/2023",
+    "2019-2021",
+    "at 12 34 56 now",
+])
+def test_identifier_lookalikes_are_left(lookalike):
+    t = _doc([("Interviewer", "Go on."), ("Respondent", f"Reference {lookalike} only.")])
+    new, reps = redact(t, nlp=False)
+    assert reps == [] and lookalike in new.text
+
+
+@pytest.mark.parametrize("utterance,name", [
+    ("Hello, I'm Margaret Okonkwo and I lead on data.", "Margaret Okonkwo"),
+    ("Well, my name is Tomasz Nowak, from the council.", "Tomasz Nowak"),
+    ("My name's Sinead and I look after records.", "Sinead"),
+    ("Grace Adeyemi speaking, how can I help?", "Grace Adeyemi"),
+    ("Hi, this is Rhiannon from the analytics side.", "Rhiannon"),
+    ("Yes. Dafydd here, for the record.", "Dafydd"),
+    ("I spoke to Fiona Campbell about it last week.", "Fiona Campbell"),
+    ("My colleague Oluwaseun looked at the data.", "Oluwaseun"),
+    ("There was a woman called Agnieszka who ran it.", "Agnieszka"),
+    ("In the end Kwame Mensah said it was fine.", "Kwame Mensah"),
+])
+def test_self_introductions_and_names_in_context(utterance, name):
+    t = _doc([("Interviewer", "Could you introduce yourself?"), ("Respondent", utterance)])
+    new, reps = redact(t, nlp=False)
+    assert name in {r.original for r in reps}, reps
+    for word in name.split():
+        assert word not in new.text
+
+
+@pytest.mark.parametrize("utterance", [
+    "Generally speaking, the data is fine.",
+    "I'm British, and I'm Head of Data here.",
+    "Leeds here is a good example of it.",
+    "I spoke to Finance about it and the Treasury said no.",   # lower-cased below: words
+    "Honestly speaking, this is Government policy.",
+])
+def test_intro_lookalikes_are_left(utterance):
+    # "finance" and "treasury" in lower case elsewhere mark them as words, not names
+    t = _doc([("Interviewer", "And the finance team? The treasury?"), ("Respondent", utterance)])
+    new, reps = redact(t, nlp=False)
+    assert [r.original for r in reps] == [] and new.text.endswith(utterance)
+
+
+def test_metadata_person_keys_are_pseudonymised_and_redacted_in_text():
+    meta = {"interviewee": "Jane Okonkwo", "respondent": "Sam Hale", "witness": "Ruth Abbott",
+            "participants": "Ann Lowe; Bo Chan", "name": "Ivor Jenkins",
+            "interviewed_by": "Alex Morgan", "Respondent Name": "Lena Petrova",
+            "stakeholder_id": "S01", "organisation_name": "Northmoor Trust",
+            "organisation": "Department for Regional Services", "role": "Head of Analysis"}
+    t = _doc([("Interviewer", "Thanks."),
+              ("Respondent", "Jane agreed; Hale and Abbott disagreed; Lowe, Chan, Jenkins, "
+                             "Morgan and Petrova abstained. Northmoor Trust hosted it.")],
+             metadata=meta)
+    new, reps = redact(t, nlp=False)
+    for word in ("Jane", "Hale", "Abbott", "Lowe", "Chan", "Jenkins", "Morgan", "Petrova"):
+        assert word not in new.text, word
+    person = {r.original: r.pseudonym for r in reps if r.kind == "PERSON"}
+    m = new.metadata
+    assert m["interviewee"] == person["Jane Okonkwo"] == person["Jane"]
+    assert m["respondent"] == person["Hale"] and m["witness"] == person["Abbott"]
+    assert m["participants"] == f"{person['Ann Lowe']}; {person['Bo Chan']}"
+    assert m["name"] == person["Jenkins"] and m["interviewed_by"] == person["Morgan"]
+    assert m["Respondent Name"] == person["Lena Petrova"]
+    # ids, organisations and roles are not people
+    for key in ("stakeholder_id", "organisation_name", "organisation", "role"):
+        assert m[key] == meta[key]
+    assert "Northmoor Trust hosted" in new.text
+    fields = {r.field for r in reps if r.field != "text"}
+    assert {"metadata:interviewee", "metadata:witness", "metadata:Respondent Name"} <= fields
+
+
+def test_case_variants_of_a_capitalised_label():
+    t = _doc([("Interviewer", "And then?"),
+              ("JOHN MCALLISTER", "John here. McAllister is on the form. I hope so, john."),
+              ("GRACE HOPE", "Hope and Grace signed. We hope to grace it.")])
+    new, reps = redact(t, nlp=False)
+    p = {r.original: r.pseudonym for r in reps}
+    assert p["John"] == p["McAllister"] == p["JOHN MCALLISTER"] == new.turns[1].speaker
+    assert p["Hope"] == p["Grace"] == new.turns[2].speaker
+    assert "John" not in new.text and "McAllister" not in new.text
+    # the same words in lower case are words, not the names
+    assert "I hope so, john." in new.text and "We hope to grace it." in new.text
+
+
+def test_full_name_once_a_part_is_seen_gets_one_pseudonym():
+    t = _doc([("Interviewer", "Who signed it?"),
+              ("Respondent", "Dr. Patel did. Later Priya Patel wrote to us, and Priya phoned "
+                             "twice. Raj Patel is a different person.")])
+    new, reps = redact(t, nlp=False)
+    p = {r.original: r.pseudonym for r in reps}
+    assert p["Dr. Patel"] == p["Priya Patel"] == p["Priya"]
+    assert "Priya" not in new.text and "Patel" not in new.text
+    assert p["Raj Patel"] != p["Priya Patel"]
+
+
+def test_key_covers_speakers_and_metadata(tmp_path):
+    t = _doc([("Interviewer", "Go on."), ("Keith Moran", "Call me on 07700 900461.")],
+             metadata={"interviewee": "Keith Moran", "witness": "Ruth Abbott",
+                       "notes": "reached on 020 7946 0958"})
+    new, reps = redact(t, nlp=False)
+    path = write_key({"t.txt": reps}, tmp_path / "key.csv")
+    rows = {(r["original"], r["where"]): r["pseudonym"]
+            for r in csv.DictReader(path.open(encoding="utf-8"))}
+    assert rows[("Keith Moran", "text; speaker; metadata:interviewee")] == new.turns[1].speaker
+    # an original met only in the metadata is in the key too
+    assert rows[("Ruth Abbott", "metadata:witness")] == new.metadata["witness"]
+    assert rows[("020 7946 0958", "metadata:notes")] == "[PHONE_2]"
+    assert new.metadata["notes"] == "reached on [PHONE_2]"
+
+
+@pytest.mark.parametrize("file_name", ["interview_Jane_Okonkwo.txt", "jane-okonkwo.md",
+                                       "JaneOkonkwo.docx", "notes_okonkwo_2024.txt",
+                                       "call_07700900461.txt"])
+def test_file_name_with_personal_data_is_refused(file_name):
+    t = _doc([("Interviewer", "Go on."), ("Jane Okonkwo", "Yes.")])
+    t.name, t.path = file_name, f"/data/{file_name}"
+    with pytest.raises(ReadError, match=r"file name contains personal data.*rename the file"):
+        redact(t, nlp=False)
+
+
+def test_redacted_transcript_keeps_no_path_and_a_clean_name():
+    t = _doc([("Interviewer", "Go on."), ("Jane Okonkwo", "Yes.")])
+    t.name, t.path = "interview_07.txt", "/home/jokonkwo/Okonkwo/interview_07.txt"
+    new, _ = redact(t, nlp=False)
+    assert new.name == "interview_07.txt" and new.path is None
+    assert t.path.endswith("interview_07.txt")  # the input is not modified
+
+
+# -- through the CLI, on real files, with real spaCy segmentation ---------------------------------
+
+def _write_project(folder: Path):
+    folder.mkdir()
+    (folder / "interview_Jane_Okonkwo.txt").write_text(
+        "Interviewer: Thanks for joining.\n\nJane Okonkwo: Happy to. Ring me on 07700 900461.\n\n"
+        "Interviewer: And the data?\n\nJane Okonkwo: Okonkwo is on every form, sadly.\n",
+        encoding="utf-8")
+    (folder / "interview_07.txt").write_text(
+        "Interviewer: Thanks for joining.\n\nRespondent: Hello, I'm Margaret Adeyemi. Dr. Patel "
+        "set it up; Priya Patel still runs it.\n\nInterviewer: Anything else?\n\n"
+        "Respondent: Ask Sam Hale. My NI number is AB-12-34-56-C.\n", encoding="utf-8")
+    (folder / "metadata.csv").write_text(
+        "file,interviewee,witness,organisation\n"
+        "interview_07.txt,Margaret Adeyemi,Sam Hale,Department for Regional Services\n"
+        "interview_Jane_Okonkwo.txt,Jane Okonkwo,,Northmoor Council\n", encoding="utf-8")
+
+
+def test_cli_redact_refuses_a_named_file_and_stores_no_path_or_names(tmp_path, capsys):
+    from qual.cli import main
+    from qual.store import Store
+
+    src = tmp_path / "Okonkwo project"
+    _write_project(src)
+    db, key = tmp_path / "q.db", tmp_path / "key.csv"
+    status = main(["ingest", str(src), "--db", str(db), "--redact", "--redact-key", str(key)])
+    out, err = capsys.readouterr()
+    assert status == 1  # one file refused, the other stored
+    lines = [ln for ln in err.splitlines() if "interview_Jane_Okonkwo.txt" in ln]
+    assert len(lines) == 1 and "file name contains personal data" in lines[0]
+    assert "rename the file" in lines[0]
+    with Store(db) as s:
+        docs = s.documents(current_only=False)
+        assert list(docs["name"]) == ["interview_07.txt"]
+        assert docs["path"].isna().all() and bool(docs["redacted"].all())
+        doc = s.document(int(docs["id"][0]))
+        stored = str(doc["metadata"]) + doc["text"] + str(doc["path"])
+        stored += "".join(s.segments(role=None)["text"]) + "".join(s.turns(int(docs["id"][0]))["speaker"])
+    for word in ("Margaret", "Adeyemi", "Patel", "Priya", "Sam", "Hale", "AB-12-34-56-C",
+                 "Okonkwo", str(tmp_path)):
+        assert word not in stored, word
+    meta = doc["metadata"]
+    assert meta["interviewee"].startswith("[PERSON_") and meta["witness"].startswith("[PERSON_")
+    assert meta["organisation"] == "Department for Regional Services"
+    assert f"I'm {meta['interviewee']}." in doc["text"]
+    rows = list(csv.DictReader(key.open(encoding="utf-8")))
+    where = {(r["original"], r["where"]) for r in rows}
+    assert ("Margaret Adeyemi", "text; metadata:interviewee") in where
+    assert ("Sam Hale", "text; metadata:witness") in where
+    assert {r["document"] for r in rows} == {"interview_07.txt"}
+
+
+def test_cli_run_without_redact_on_a_redacted_project_is_refused(tmp_path, capsys):
+    from qual.cli import main
+    from qual.store import Store
+
+    src = tmp_path / "t"
+    _write_project(src)
+    (src / "interview_Jane_Okonkwo.txt").unlink()
+    db = tmp_path / "q.db"
+    assert main(["ingest", str(src), "--db", str(db), "--redact"]) == 0
+    capsys.readouterr()
+    (src / "interview_07.txt").write_text(
+        (src / "interview_07.txt").read_text(encoding="utf-8") + "\nInterviewer: Thanks.\n",
+        encoding="utf-8")  # a changed file: would become the current version
+    for command in ("ingest", "code"):
+        status = main([command, str(src), "--db", str(db)])
+        err = capsys.readouterr().err.strip()
+        assert status == 2 and len(err.splitlines()) == 1, err
+        assert "redacted" in err and "--redact" in err and "--no-redact" in err
+        with Store(db) as s:
+            docs = s.documents(current_only=False)
+            assert len(docs) == 1 and bool(docs["redacted"].all())
+    # told explicitly, it stores the new version un-redacted
+    assert main(["ingest", str(src), "--db", str(db), "--no-redact"]) == 0
+    with Store(db) as s:
+        docs = s.documents()
+        assert list(docs["redacted"]) == [0] and "Margaret Adeyemi" in s.document(
+            int(docs["id"][0]))["text"]
+    # and --redact with it again is fine
+    assert main(["ingest", str(src), "--db", str(db), "--redact"]) == 0
+    with pytest.raises(SystemExit):
+        main(["ingest", str(src), "--db", str(db), "--redact", "--no-redact"])
