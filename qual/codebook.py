@@ -321,9 +321,13 @@ def _read_yaml(path: Path) -> tuple[Any, _Source]:
         raise CodebookError("codebook is not UTF-8 text", path=path,
                             line=raw[:exc.start].count(b"\n") + 1) from exc
 
-    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_cls(text)
+    from .safeyaml import loader_class, refusal
+
+    loader = loader_class()(text)
     try:
+        refused = refusal(text, "a codebook")       # alias bombs, recursion, deep nesting
+        if refused is not None:
+            raise CodebookError(refused[1], path=path, line=refused[0])
         node = loader.get_single_node()
         if node is None:
             raise CodebookError("codebook file is empty", path=path, line=1)

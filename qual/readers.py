@@ -535,10 +535,13 @@ def _front_matter(lines: list[str], path: Path) -> tuple[dict, list[str], int]:
     block = "\n".join(lines[1:end])
     import yaml
 
+    from .safeyaml import refusal
+
+    looks_yaml = any(re.match(r"^[\w\- ]+:(\s|$)", ln) for ln in lines[1:end] if ln.strip())
     try:
-        data = yaml.safe_load(block) if block.strip() else {}
+        refused = refusal(block, "front matter")   # alias bombs, recursion, deep nesting
+        data = yaml.safe_load(block) if block.strip() and refused is None else {}
     except yaml.YAMLError as exc:
-        looks_yaml = any(re.match(r"^[\w\- ]+:(\s|$)", ln) for ln in lines[1:end] if ln.strip())
         if not looks_yaml:
             return {}, lines, 0
         mark = getattr(exc, "problem_mark", None)
@@ -546,6 +549,10 @@ def _front_matter(lines: list[str], path: Path) -> tuple[dict, list[str], int]:
         problem = getattr(exc, "problem", None) or "syntax error"
         raise ReadError(f"the YAML front matter is not valid: {problem}", path=path,
                         line=line) from None
+    if refused is not None:
+        if not looks_yaml:
+            return {}, lines, 0   # not front matter: e.g. *emphasis* between two rules
+        raise ReadError(refused[1], path=path, line=refused[0] + 1)
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -1,0 +1,191 @@
+"""Hostile inputs are bounded and get one line (issue 12): each test builds the attack in
+tmp_path, runs the real component (the CLI in a subprocess with a memory limit where the attack
+is about memory, a real SQLite store, the real app through streamlit.testing) and asserts the
+safe outcome."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docx
+import pytest
+
+from qual.codebook import load_codebook
+from qual.errors import CodebookError
+from qual.readers import read_transcript
+
+from conftest import REPO
+
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+TURNS = ("Interviewer: What slows data sharing down?\n\n"
+         "Sam: The legal review takes months. Nobody owns the decision.\n\n"
+         "Interviewer: And the public?\n\n"
+         "Sam: People trust us if we are open about what we link.\n")
+GIB = 1 << 30
+
+
+def run_qual(*args, cwd, memory: int | None = GIB, timeout: float = 120):
+    """``python -m qual ARGS`` as a user runs it, with an address-space limit; returns the
+    completed process and the seconds it took."""
+    def limit():
+        if memory:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "qual", *map(str, args)], cwd=cwd, env=ENV,
+                       preexec_fn=limit, capture_output=True, text=True, timeout=timeout)
+    return r, time.perf_counter() - t0
+
+
+def one_error_line(r) -> str:
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("qual: error: "), r.stderr
+    return lines[0]
+
+
+# -- 1. YAML alias bombs, recursive aliases, deep nesting ----------------------------------------
+def alias_bomb(levels: int = 9) -> str:
+    """The classic: each level lists the previous one nine times (9**9 strings in 600 bytes)."""
+    lines = ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE_YAML = {
+    "bomb": (alias_bomb(), 1, "YAML aliases/anchors are not allowed in a codebook (found &l0)"),
+    "recursive": ("name: x\nthemes: &t\n  - *t\n", 2,
+                  "YAML aliases/anchors are not allowed in a codebook (found &t)"),
+    "deep": ("name: x\nthemes: " + "[" * 100_000 + "]" * 100_000 + "\n", 2,
+             "YAML nested more than 100 levels deep is not allowed in a codebook"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_YAML))
+def test_a_hostile_codebook_is_refused_in_one_line_quickly_and_in_little_memory(tmp_path, kind):
+    text, line, message = HOSTILE_YAML[kind]
+    book = tmp_path / "codebook" / f"{kind}.yaml"
+    book.parent.mkdir()
+    book.write_text(text, encoding="utf-8")
+    (tmp_path / "t.txt").write_text(TURNS, encoding="utf-8")
+    r, took = run_qual("code", "t.txt", "--codebook", "codebook", cwd=tmp_path)
+    assert r.returncode == 2 and took < 30, (r.stderr, took)
+    assert one_error_line(r).startswith(f"qual: error: codebook/{kind}.yaml:{line}: {message}")
+    assert not (tmp_path / "qual.db").exists()              # refused before anything was read
+    with pytest.raises(CodebookError) as e:                   # the API says the same
+        load_codebook(book)
+    assert (e.value.line, e.value.message.split(":")[0]) == (line, message.split(":")[0])
+
+
+def test_aliases_in_transcript_front_matter_are_refused_and_the_other_files_go_on(tmp_path):
+    folder = tmp_path / "t"
+    folder.mkdir()
+    bomb = "\n".join("  " + ln for ln in alias_bomb().splitlines())
+    (folder / "a.md").write_text(f"---\nsector: health\nbomb:\n{bomb}\n---\n\n{TURNS}",
+                                 encoding="utf-8")
+    (folder / "b.txt").write_text(TURNS, encoding="utf-8")
+    # *emphasis* between two rules is not front matter at all: read as before
+    (folder / "c.md").write_text(f"---\n*Interview notes*\n---\n\n{TURNS}", encoding="utf-8")
+    r, took = run_qual("ingest", "t", cwd=tmp_path, memory=4 * GIB)   # spaCy needs ~2 GiB of it
+    assert r.returncode == 1 and took < 60, r.stderr
+    assert one_error_line(r) == (f"qual: error: t/a.md:4: YAML aliases/anchors are not allowed "
+                                 "in front matter (found &l0): write the text out in full")
+    assert "documents read: 2 (2 new, 0 unchanged), failed: 1" in r.stdout
+
+
+# -- 3. long Word documents ---------------------------------------------------------------------
+def _conversation(n: int) -> list[tuple[str, str]]:
+    return [("Interviewer", f"What happened in case {i}?") if i % 2 == 0 else
+            ("Sam Okafor", f"We waited {i % 7 + 2} months for case {i}. Nobody owned it.")
+            for i in range(n)]
+
+
+def test_a_long_docx_reads_about_as_fast_as_the_same_text_and_gives_the_same_turns(tmp_path):
+    turns = _conversation(4000)
+    d = docx.Document()
+    for speaker, text in turns:
+        p = d.add_paragraph()
+        p.add_run(f"{speaker}:").bold = True
+        p.add_run(f" {text}")
+    d.save(tmp_path / "long.docx")
+    (tmp_path / "long.txt").write_text("\n\n".join(f"{s}: {t}" for s, t in turns) + "\n",
+                                       encoding="utf-8")
+
+    def best(path):
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            t = read_transcript(path)
+            times.append(time.perf_counter() - t0)
+        return min(times), t
+
+    t_docx, from_docx = best(tmp_path / "long.docx")
+    t_txt, from_txt = best(tmp_path / "long.txt")
+    assert from_docx.text == from_txt.text
+    assert ([(t.speaker, t.role, t.start, t.end) for t in from_docx.turns]
+            == [(t.speaker, t.role, t.start, t.end) for t in from_txt.turns])
+    # 2x is the target (bench/docx_speed.py measures about 1.7x); the margin absorbs a
+    # machine shared with other work. Before the fix this took over 60 times as long.
+    assert t_docx < 3 * t_txt + 0.5, (t_docx, t_txt)
+
+
+def test_the_docx_reader_reads_text_styles_and_bold_as_python_docx_does(tmp_path):
+    """The reader walks the XML itself for speed; on varied formatting it must agree with
+    python-docx's own Paragraph.text, Run.text, Run.bold/italic and styles."""
+    from docx.enum.text import WD_BREAK
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    from qual.readers import _DocxReader
+
+    d = docx.Document()
+    d.add_heading("A title", 0)
+    d.add_heading("A section", 1)
+    p = d.add_paragraph()
+    p.add_run("Interviewer").bold = True
+    p.add_run(":\twhat now?")
+    p = d.add_paragraph()
+    p.add_run("Ann Lee:").style = d.styles["Strong"]                 # bold by its style
+    p.add_run(" a label in a bold character style")
+    p = d.add_paragraph()
+    p.add_run("Interviewer:").bold = False
+    r = p.add_run(" line one")
+    r.add_break()
+    p.add_run("line two").add_break(WD_BREAK.PAGE)
+    d.add_paragraph().add_run("(pause)").italic = True
+    p = d.add_paragraph()
+    p.add_run("Ann Lee:").style = d.styles["Emphasis"]               # italic by its style
+    p.add_run(" see ")
+    link = OxmlElement("w:hyperlink")
+    lr, lt = OxmlElement("w:r"), OxmlElement("w:t")
+    lt.text = "the link"
+    lr.append(lt)
+    link.append(lr)
+    p._p.append(link)
+    r = p.add_run("co")
+    r._r.append(OxmlElement("w:noBreakHyphen"))
+    b = OxmlElement("w:b")
+    b.set(qn("w:val"), "off")
+    r._r.get_or_add_rPr().append(b)
+    d.add_paragraph("A quote", style="Quote")
+    path = tmp_path / "rich.docx"
+    d.save(path)
+
+    document = docx.Document(str(path))
+    reader = _DocxReader(document)
+    for para in document.paragraphs:
+        text, runs, style_id = reader.paragraph(para._p)
+        assert text == para.text
+        assert reader.style_name(style_id) == para.style.name
+        assert [r.text for r in runs] == [r.text for r in para.runs]
+        for mine, theirs in zip(runs, para.runs):
+            assert reader.is_bold(mine) == bool(theirs.bold or (theirs.bold is None and
+                                                               theirs.style.font.bold))
+            assert reader.is_italic(mine) == bool(theirs.italic or (theirs.italic is None and
+                                                                   theirs.style.font.italic))
