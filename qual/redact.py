@@ -164,9 +164,10 @@ def _phone_key(raw: str) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 _TITLES = ("Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Professor", "Sir", "Dame", "Lord",
-           "Lady", "Baroness", "Cllr", "Councillor", "Rev", "Revd", "Reverend", "Judge", "Justice")
+           "Lady", "Baroness", "Cllr", "Councillor", "Rev", "Revd", "Reverend", "Judge", "Justice",
+           "Doctor", "Dre", "Inspector", "Sergeant", "Sgt", "Detective", "Constable", "Dean")
 _TITLE_RE = "(?:" + "|".join(sorted(_TITLES, key=len, reverse=True)) + r")\.?"
-_NAME_WORD = r"(?:[A-Z]\.|(?:Mc|Mac|O['’]|D['’])?[A-Z][a-z]+(?:-[A-Z][a-z]+)?)"
+_NAME_WORD = (r"(?:[A-Z]\.|(?:Mc|Mac|O['’]|D['’])?[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿĀ-ſ]+(?:-[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿĀ-ſ]+)?)")
 # "Dr Smith", "Professor Jane Doe", "Ms O'Neill", "Mr Keith-Jones"; a following capitalised word
 # joins only when it is itself name-like (not "Dr Smith Said" at a sentence start, which is rare).
 _TITLED = re.compile(r"(?<![\w])" + _TITLE_RE + r"[ \t\u00a0]+((?:" + _NAME_WORD + r"[ \t\u00a0]+){0,2}"
@@ -193,7 +194,11 @@ _GENERIC = {
     "statistics", "national", "regional", "local", "public", "royal", "the", "and", "of", "for",
     "north", "south", "east", "west", "new", "great", "care", "integrated", "research",
     "teaching", "division", "charity", "partnership", "project", "programme", "inquiry",
-    "committee", "tribunal", "court", "panel", "secretariat",
+    "committee", "tribunal", "court", "panel", "secretariat", "parliament", "treasury",
+    "cabinet", "whitehall", "westminster", "downing", "senedd", "holyrood", "stormont",
+    "ofsted", "ofcom", "ofgem", "ofwat", "ministers", "officials", "admin", "info", "enquiries",
+    "contact", "support", "help", "noreply", "mailbox", "inbox", "sharing", "requests",
+    "request", "queries", "query", "reception", "general", "dpo", "foi",
 }
 _HONORIFIC_WORDS = {t.lower() for t in _TITLES} | {"the", "kc", "qc", "mp", "obe", "mbe", "cbe",
                                                      "phd", "jr", "sr"}
@@ -312,8 +317,11 @@ afterwards anyway besides instead perhaps maybe again soon recently lately overa
 though because whilst despite including regarding according given next
 """.split())
 
-_NAMELIKE_RE = re.compile(r"(?:Mc|Mac|O['’]|D['’])?[A-Z][a-z]+(?:[-'’](?:[A-Z][a-z]+))*")
-_NW = r"(?:(?:Mc|Mac|O['’]|D['’])?[A-Z][a-z]+(?:-[A-Z][a-z]+)*)"   # a capitalised word
+_UP, _LO = "A-ZÀ-ÖØ-ÞĀ-ſ", "a-zß-öø-ÿĀ-ſ"   # letters that may open / continue a name word (with accents)
+_NAMELIKE_RE = re.compile(r"(?:Mc|Mac|O['’]|D['’])?[" + _UP + "][" + _LO + r"]+(?:[-'’](?:["
+                          + _UP + "][" + _LO + "]+))*")
+_NW = (r"(?:(?:Mc|Mac|O['’]|D['’])?[" + _UP + "][" + _LO + r"]+(?:-[" + _UP + "][" + _LO
+       + r"]+)*)")   # a capitalised word
 _GAP = r"[ \t\u00a0]+"
 
 
@@ -368,6 +376,15 @@ _VERB_BEFORE = re.compile(
     r"contacted|contact|rang|ring|phoned|phone|cc['’]?d|copied\s+in|messaged|pinged|"
     r"(?:chaired|led|run|managed|signed\s+off|written|approved|sent|introduced)\s+by)"
     r"[ \t\u00a0]+(" + _NW + r"(?:" + _GAP + _NW + r"){0,2})")
+# A name addressed: after a greeting or thanks and before punctuation ("Thanks, Priya.",
+# "Hello Alex,"), or at the end of a question after a comma ("What do you think, Priya?").
+_VOCATIVE = re.compile(
+    r"(?<![\w])(?:[Tt]hanks|[Tt]hank\s+you|[Hh]i|[Hh]ello|[Hh]iya|[Hh]ey|[Mm]orning|[Cc]heers|"
+    r"[Ss]orry|[Bb]ye|[Ww]elcome)[,!]?[ \t\u00a0]+(" + _NW + r"(?:" + _GAP + _NW + r")?)"
+    r"(?=[ \t\u00a0]*(?:[,.!?;:\n]|$))"
+    r"|,[ \t\u00a0]+(" + _NW + r")(?=\?)", re.MULTILINE)
+# An e-mail address whose local part is first.last (or first_last): that person's name.
+_EMAIL_NAME = re.compile(r"(?<![\w.+-])([A-Za-z]{2,})[._]([A-Za-z]{2,})\d*@")
 _VERB_AFTER = re.compile(
     r"(" + _NW + r"(?:" + _GAP + _NW + r"){0,2})[ \t\u00a0]+"
     r"(?:said|says|told|asked|mentioned|emailed|rang|phoned|wrote|thinks|thought|suggested|"
@@ -378,9 +395,15 @@ _VERB_AFTER = re.compile(
 def _discover_names(text: str, lower_words: set[str]) -> list[str]:
     """Names found by the rules above (each word of them name-like)."""
     out = []
-    for pat in (_INTRO_BEFORE, _INTRO_AFTER, _THIS_IS, _REL_BEFORE, _VERB_BEFORE, _VERB_AFTER):
+    for m in _EMAIL_NAME.finditer(text):
+        name = [w.capitalize() for w in m.groups()]
+        if all(_namelike(w, lower_words) for w in name):
+            out.append(" ".join(name))
+    for pat in (_INTRO_BEFORE, _INTRO_AFTER, _THIS_IS, _REL_BEFORE, _VERB_BEFORE, _VERB_AFTER,
+                _VOCATIVE):
         for m in pat.finditer(text):
-            words = re.split(r"[ \t\u00a0]+", m.group(1))
+            group = next(g for g in m.groups() if g)
+            words = re.split(r"[ \t\u00a0]+", group)
             # the name is the longest run of name-like words from the start of the group
             # (from its end, for a name before a verb)
             if pat is _VERB_AFTER or pat is _INTRO_AFTER:
@@ -395,8 +418,8 @@ def _discover_names(text: str, lower_words: set[str]) -> list[str]:
                 # "X said" at a sentence start is often not a name ("Everyone said"): a
                 # single word there counts only when it is not the first word of a sentence.
                 if pat is _VERB_AFTER and len(keep) == 1:
-                    before = text[max(0, m.start(1) + (len(m.group(1)) - len(keep[0])) - 2):
-                                  m.start(1) + (len(m.group(1)) - len(keep[0]))]
+                    at = m.start(1) + len(group) - len(keep[0])
+                    before = text[max(0, at - 2):at]
                     if not before.strip() or before.strip()[-1:] in ".!?:\"'":
                         continue
             if keep:
@@ -694,7 +717,9 @@ def redact(transcript: Transcript, *, extra_names: Iterable[str] = (), nlp=None
     """
     text = transcript.text
     meta = dict(transcript.metadata or {})
-    lower_words = set(re.findall(r"(?<![\w'’])[a-z][a-z'’]*(?:-[a-z]+)*", text))
+    # the words the document uses in lower case (outside e-mail addresses): common words
+    lower_words = set(re.findall(r"(?<![\w'’])[a-zß-öø-ÿ][a-zß-öø-ÿ'’]*(?:-[a-zß-öø-ÿ]+)*",
+                                 _EMAIL.sub(" ", text)))
 
     people = _People()
     for t in transcript.turns:

@@ -352,6 +352,9 @@ def test_identifier_lookalikes_are_left(lookalike):
     ("My colleague Oluwaseun looked at the data.", "Oluwaseun"),
     ("There was a woman called Agnieszka who ran it.", "Agnieszka"),
     ("In the end Kwame Mensah said it was fine.", "Kwame Mensah"),
+    ("Thanks, Siân. That helps.", "Siân"),                       # accented, addressed
+    ("So what do you think, Zoë?", "Zoë"),
+    ("Mail fiona.gallagher@example.org; Gallagher replies fast.", "Gallagher"),  # from the address
 ])
 def test_self_introductions_and_names_in_context(utterance, name):
     t = _doc([("Interviewer", "Could you introduce yourself?"), ("Respondent", utterance)])
