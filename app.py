@@ -9,9 +9,9 @@ in the browser, so closing the tab loses nothing.
 from __future__ import annotations
 
 import contextlib
-import html
 import json
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +28,7 @@ PAGES = ("Review queue", "Transcript", "Overview", "Topics", "Agreement", "Downl
 ORDERS = {"least confident first": "confidence", "by theme": "theme",
           "by stakeholder group": "group", "by document (text order)": "document",
           "by speaker": "speaker", "random sample (for blind coding)": "random"}
+ORDER_DEFAULT, ORDER_BLIND = "least confident first", "random sample (for blind coding)"
 WIDGETS = ("themes_", "subcodes_", "polarity_", "memo_")
 
 st.set_page_config(page_title="qual review", layout="wide")
@@ -96,7 +97,7 @@ def _codebook(path: str | None):
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _machine(db: str, version: tuple):
+def _machine(db: str, segments_stamp: tuple):
     store = Store(db)
     try:
         return R.machine_coding(store, scores=False)      # scores parsed where shown
@@ -105,16 +106,31 @@ def _machine(db: str, version: tuple):
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _coding(db: str, version: tuple, decisions: int, _store):
-    return R.apply_decisions(_machine(db, version), _store.latest_decisions())
+def _coding(db: str, segments_stamp: tuple, decisions_stamp: tuple, _store):
+    return R.apply_decisions(_machine(db, segments_stamp), _store.latest_decisions())
 
 
 def coding(store) -> pd.DataFrame:
-    """The effective coding. The machine part is read again only when a run or document was
-    added; decisions are applied on top when one was added (fast: see bench/review_bench.py)."""
-    runs = store.runs()
-    version = (len(runs), int(runs["id"].max()) if len(runs) else 0, len(store.documents()))
-    return _coding(str(Path(DB).resolve()), version, store.decision_count(), store)
+    """The effective coding, cached for every session on the store's change stamps: the
+    machine part is read again when documents, runs or segments (a split or merge) changed;
+    decisions are applied on top when one was added (fast: see bench/review_bench.py)."""
+    segments_stamp, decisions_stamp = store.change_stamp()
+    return _coding(str(Path(DB).resolve()), segments_stamp, decisions_stamp, store)
+
+
+def md(text) -> str:
+    """Data shown as plain text in Markdown (names, questions, memos, metadata, labels)."""
+    return R.safe_markup(text)
+
+
+def in_html(text) -> str:
+    """Data shown as plain text inside raw HTML (line breaks as <br>)."""
+    return R.safe_markup(text, newlines="<br>")
+
+
+def quote(text) -> str:
+    """Data as a Markdown block quote of plain text."""
+    return "\n".join("> " + line for line in md(str(text).strip()).split("\n"))
 
 
 def scores_of(value) -> dict:
@@ -131,7 +147,7 @@ def writing():
     try:
         yield store
     except (R.ReviewError, QualError) as e:
-        st.session_state["flash_error"] = str(e)
+        st.session_state["flash_error"] = str(e)       # shown as plain text (see md)
     finally:
         store.close()
 
@@ -142,8 +158,8 @@ def decide(segment_id: int, action: str, **kw):
     with writing() as store:
         if action == "undo" and st.session_state.get("last_change") == "boundary":
             back = R.take_back_boundary_change(store, segment_id, reviewer)
-            st.session_state["flash"] = ("Took back the split/merge: segments "
-                                         f"{', '.join(map(str, back))} are back.")
+            st.session_state["flash"] = (f"Took back the split/merge: {R.ids_phrase(back)} "
+                                         f"{'is' if len(back) == 1 else 'are'} back.")
             st.session_state.pop("last_segment", None)
             return
         R.apply_decision(store, segment_id, reviewer, action, codebook=CODEBOOK, **kw)
@@ -152,24 +168,45 @@ def decide(segment_id: int, action: str, **kw):
         st.session_state["last_change"] = "decision"
 
 
-def save_correction(segment_id: int, shown_themes: list[str]):
+def save_correction(segment_id: int, shown: dict, blind: bool):
+    """Button callback: what the form holds against what the card showed (R.correction):
+    a memo alone keeps the coding, and a form that does not belong to this card is refused."""
     k = f"_{segment_id}"
-    themes = st.session_state.get("themes" + k, [])
-    removed = set(shown_themes) - set(themes)       # a removed theme takes its sub-codes along
-    subcodes = [s for s in st.session_state.get("subcodes" + k, [])
-                if CODEBOOK.theme_of(s) not in removed]
-    decide(segment_id, "recode", themes=themes, subcodes=subcodes,
-           polarity=st.session_state.get("polarity" + k, "neutral"),
-           memo=st.session_state.get("memo" + k, ""), blind=bool(st.session_state.get("blind")))
+    if st.session_state.get("form_for") != form_marker(segment_id, shown, blind):
+        st.session_state["flash_error"] = ("The form did not match the segment shown; it has "
+                                           "been reset. Check it and save again.")
+        return
+    chosen = {"themes": st.session_state.get("themes" + k, []),
+              "subcodes": st.session_state.get("subcodes" + k, []),
+              "polarity": st.session_state.get("polarity" + k, "neutral")}
+    try:
+        action, kw = R.correction(shown, chosen, memo=st.session_state.get("memo" + k, ""),
+                                  blind=blind, codebook=CODEBOOK)
+    except R.ReviewError as e:
+        st.session_state["flash_error"] = str(e)
+        return
+    decide(segment_id, action, **kw)
+
+
+def form_marker(segment_id: int, shown: dict, blind: bool) -> tuple:
+    """Which card the correction form was filled for: the segment, blind or not, and the
+    coding shown. When it changes, the form is set to the coding the card shows."""
+    return (int(segment_id), bool(blind), tuple(shown["themes"]), tuple(shown["subcodes"]),
+            shown["polarity"])
 
 
 def blind_changed():
-    """Blind coding hides the machine's coding; forget what the form showed before, and
-    sample the queue at random so the blind decisions measure agreement fairly."""
+    """Blind coding hides the machine's coding and samples the queue at random, so the blind
+    decisions measure agreement fairly; switched off, the order chosen before comes back.
+    The correction form follows the card (see form_marker)."""
     for key in [k for k in st.session_state if str(k).startswith(WIDGETS)]:
         del st.session_state[key]
+    st.session_state.pop("form_for", None)
     if st.session_state.get("blind"):
-        st.session_state["f_order"] = "random sample (for blind coding)"
+        st.session_state["order_before_blind"] = st.session_state.get("f_order", ORDER_DEFAULT)
+        st.session_state["f_order"] = ORDER_BLIND
+    else:
+        st.session_state["f_order"] = st.session_state.pop("order_before_blind", ORDER_DEFAULT)
 
 
 def change_boundaries(kind: str, segment_id: int, other: int | None = None):
@@ -182,6 +219,7 @@ def change_boundaries(kind: str, segment_id: int, other: int | None = None):
                                    reviewer, memo=memo)
             st.session_state["flash"] = (f"Split segment {segment_id} into {made[0]} and "
                                          f"{made[1]}; both are in the queue.")
+            st.session_state.pop(f"cut_{segment_id}", None)
             new = made[0]
         else:
             new = R.merge_segments(store, [segment_id, other], reviewer, memo=memo)
@@ -203,33 +241,53 @@ def skip(segment_id: int):
     st.session_state.setdefault("skipped", []).append(segment_id)
 
 
+def show_in_transcript(doc_index: int, segment_id: int):
+    """Button callback: open the Transcript page at this segment (anchor ``seg-ID``)."""
+    st.session_state["t_doc"] = int(doc_index)
+    st.session_state["t_focus"] = int(segment_id)
+    st.session_state["page"] = "Transcript"
+
+
+def remember_reviewer():
+    """Keep the reviewer's name in the address (?reviewer=...), so a reload keeps it."""
+    name = st.session_state.get("reviewer", "").strip()
+    if name:
+        st.query_params["reviewer"] = name
+    else:
+        st.query_params.pop("reviewer", None)
+
+
 # -- page ------------------------------------------------------------------------------------
 store = open_store()
 latest = store.latest_run("code")
 CODEBOOK = _codebook(latest["codebook_path"] if latest else None)
-COLORS = {t.id: t.color for t in CODEBOOK.themes}
+COLORS = {t.id: t.color for t in CODEBOOK.themes
+          if re.fullmatch(r"#[0-9a-fA-F]{3,8}", t.color or "")}   # only colours go into a style
 
 with st.sidebar:
     st.title("qual review")
     if LOGIN:
         st.session_state["reviewer"] = LOGIN
-        st.markdown(f"Signed in as **{html.escape(LOGIN)}**")
+        st.markdown(f"Signed in as **{md(LOGIN)}**")
         st.button("Sign out", key="sign_out",
                   on_click=lambda: [st.session_state.pop(k, None)
                                     for k in ("signed_in", "reviewer")])
     else:
-        st.text_input("Your name (recorded on every decision)", key="reviewer")
+        if "reviewer" not in st.session_state:          # a reload keeps the name (see remember_reviewer)
+            st.session_state["reviewer"] = str(st.query_params.get("reviewer", ""))[:200]
+        st.text_input("Your name (recorded on every decision)", key="reviewer",
+                      on_change=remember_reviewer)
     page = st.radio("Page", PAGES, key="page")
-    st.caption(f"Store: {Path(DB).resolve()}")
+    st.caption(f"Store: {md(Path(DB).resolve())}")
 
 df = coding(store)
 docs = store.documents()
 reviewer = st.session_state.get("reviewer", "").strip()
 
 if st.session_state.get("flash"):
-    st.success(st.session_state.pop("flash"))
+    st.success(st.session_state.pop("flash"))           # the app's own words and ids
 if st.session_state.get("flash_error"):
-    st.error(st.session_state.pop("flash_error"))
+    st.error(md(st.session_state.pop("flash_error")))
 
 
 def theme_badges(themes: str) -> str:
@@ -237,7 +295,7 @@ def theme_badges(themes: str) -> str:
     for t in (themes or "none").split(";"):
         c = COLORS.get(t, "#999999")
         out.append(f'<span style="background:{c};color:white;padding:1px 6px;border-radius:4px;'
-                   f'margin-right:4px">{html.escape(t)}</span>')
+                   f'margin-right:4px">{in_html(t)}</span>')
     return "".join(out)
 
 
@@ -289,16 +347,22 @@ def page_review():
     row = left.iloc[0]
     sid = int(row["segment_id"])
     k = f"_{sid}"
-    st.subheader(f"{row['document']} · {row['speaker']} ({row['role']}) · segment {sid}")
+    st.subheader(f"{md(row['document'])} · {md(row['speaker'])} ({md(row['role'])}) · "
+                 f"segment {sid}")
     if row.get("group") and row["group"] != "(not given)":
-        st.caption(f"Stakeholder group: {row['group']}")
+        st.caption(f"Stakeholder group: {md(row['group'])}")
     if isinstance(row.get("context"), str) and row["context"].strip():
         st.markdown("**Interviewer asked:**")
-        st.markdown(f"> {html.escape(row['context'].strip())}")
+        st.markdown(quote(row["context"]))
     st.markdown("**Segment:**")
     edge = "#999" if blind else COLORS.get(str(row["themes"]).split(";")[0], "#999")
     st.markdown(f"<div style='font-size:1.1em;border-left:4px solid {edge};padding-left:8px'>"
-                f"{html.escape(row['text'])}</div>", unsafe_allow_html=True)
+                f"{in_html(row['text'])}</div>", unsafe_allow_html=True)
+    ids = docs["id"].astype(int).tolist()
+    if int(row["document_id"]) in ids:
+        st.button("Show in the transcript", key="to_transcript" + k, on_click=show_in_transcript,
+                  args=(ids.index(int(row["document_id"])), sid),
+                  help="Open the Transcript page at this segment, with what was said around it.")
     if row.get("stale"):
         st.warning("The decision shown was made on other text (the transcript changed, or a "
                    "reviewer split or merged segments): check it and decide again.")
@@ -313,14 +377,15 @@ def page_review():
         with c1:
             conf_txt = f"{row['confidence']:.2f}" if pd.notna(row["confidence"]) else "—"
             st.markdown(f"**Machine:** {theme_badges(row['machine_themes'])} "
-                        f"{html.escape(str(row['machine_subcodes'] or ''))} · "
-                        f"{row['machine_polarity']} · confidence {conf_txt}", unsafe_allow_html=True)
-            st.markdown(f"**Now:** {theme_badges(row['themes'])} ({row['source']}"
-                        f"{', ' + str(row['reviewer']) if isinstance(row['reviewer'], str) else ''})",
+                        f"{md(row['machine_subcodes'] or '')} · "
+                        f"{md(row['machine_polarity'])} · confidence {conf_txt}",
                         unsafe_allow_html=True)
-            if scores_of(row["scores"]):
-                scores = pd.Series(scores_of(row["scores"])).sort_values(ascending=False).head(8)
-                st.dataframe(scores.rename("score").to_frame(), width="stretch")
+            who = f", {md(row['reviewer'])}" if isinstance(row["reviewer"], str) else ""
+            st.markdown(f"**Now:** {theme_badges(row['themes'])} ({md(row['source'])}{who})",
+                        unsafe_allow_html=True)
+            line = R.score_summary(scores_of(row["scores"]))
+            if line:
+                st.caption(f"Top scores: {md(line)}")
     with c2:
         disabled = not reviewer
         b1, b2, b3 = st.columns([1, 1.6, 0.9])       # room for "Reject (no theme)"
@@ -330,20 +395,38 @@ def page_review():
         b2.button("Reject (no theme)", key="reject", disabled=disabled,
                   on_click=decide, args=(sid, "reject"), kwargs={"blind": blind}, shortcut="X")
         b3.button("Skip", key="skip", on_click=skip, args=(sid,), shortcut="S")
-        current = (R.coding_of(row) if not blind else
-                   {"themes": [], "subcodes": [], "polarity": "neutral"})
-        st.multiselect("Themes", CODEBOOK.theme_ids, default=current["themes"], key="themes" + k)
-        st.multiselect("Sub-codes", CODEBOOK.subcode_ids,
-                       default=[s for s in current["subcodes"] if s in CODEBOOK.subcode_ids],
-                       key="subcodes" + k)
-        pols = ["barrier", "opportunity", "neutral"]
-        st.radio("Polarity", pols, index=pols.index(current["polarity"]), horizontal=True,
-                 key="polarity" + k)
-        st.text_area("Memo (why)", key="memo" + k, height=68)
-        st.button("Save correction", key="save", disabled=disabled,
-                  on_click=save_correction, args=(sid, current["themes"]), shortcut="Ctrl+Enter")
-        st.caption("Keys: A accept · X reject · S skip · U undo · Ctrl+Enter save")
+        correction_form(row, blind, disabled)
         boundaries(row, disabled)
+
+
+def correction_form(row, blind: bool, disabled: bool):
+    """Themes, sub-codes (of the chosen themes only), polarity and memo. The form starts from
+    the coding the card shows (nothing, when blind) every time the card changes."""
+    sid = int(row["segment_id"])
+    k = f"_{sid}"
+    shown = (R.coding_of(row) if not blind else
+             {"themes": [], "subcodes": [], "polarity": "neutral"})
+    marker = form_marker(sid, shown, blind)
+    if st.session_state.get("form_for") != marker:
+        st.session_state["themes" + k] = [t for t in shown["themes"] if t in CODEBOOK.theme_ids]
+        st.session_state["subcodes" + k] = [s for s in shown["subcodes"]
+                                            if s in CODEBOOK.subcode_ids]
+        st.session_state["polarity" + k] = shown["polarity"]
+        st.session_state["form_for"] = marker
+    themes = st.multiselect("Themes", CODEBOOK.theme_ids, key="themes" + k)
+    offered = [s for s in CODEBOOK.subcode_ids if CODEBOOK.theme_of(s) in themes]
+    kept = [s for s in st.session_state.get("subcodes" + k, []) if s in offered]
+    if kept != st.session_state.get("subcodes" + k):
+        st.session_state["subcodes" + k] = kept        # a removed theme takes its sub-codes
+    st.multiselect("Sub-codes", offered, key="subcodes" + k,
+                   placeholder="Sub-codes of the chosen themes" if offered else
+                   "Choose a theme first")
+    st.radio("Polarity", list(R.POLARITIES), horizontal=True, key="polarity" + k)
+    st.text_area("Memo (why)", key="memo" + k, height=68)
+    st.button("Save correction", key="save", disabled=disabled,
+              on_click=save_correction, args=(sid, shown, blind), shortcut="Ctrl+Enter")
+    st.caption("Keys: A accept · X reject · S skip · U undo · Ctrl+Enter save. "
+               "A memo with the coding unchanged keeps the coding.")
 
 
 def boundaries(row, disabled: bool):
@@ -351,16 +434,19 @@ def boundaries(row, disabled: bool):
     sid = int(row["segment_id"])
     k = f"_{sid}"
     with st.expander("Segment boundaries: split or merge"):
-        cuts = R.split_points(row["text"])
+        text = row["text"]
+        cuts = R.split_points(text)
         if cuts:
-            text = row["text"]
+            if st.session_state.get("cut" + k) not in cuts:    # the break nearest the middle
+                st.session_state["cut" + k] = R.default_cut(text, cuts)
             st.selectbox("Cut after", cuts, key="cut" + k,
                          format_func=lambda c: f"…{text[max(0, c - 40):c].strip()} ‖ "
                                                f"{text[c:c + 30].strip()}…")
             st.button("Split here", key="split" + k, disabled=disabled,
                       on_click=change_boundaries, args=("split", sid))
         else:
-            st.caption("No sentence or clause break to cut at.")
+            st.caption(f"No sentence or clause break to cut at that leaves at least "
+                       f"{R.MIN_SPLIT_WORDS} words on each side.")
         before, after = R.neighbours(store, sid)
         m1, m2 = st.columns(2)
         if before is not None:
@@ -380,55 +466,113 @@ def page_transcript():
         st.info("No documents in the store yet.")
         return
     labels = [f"{n}{' (redacted)' if r else ''}" for n, r in zip(docs["name"], docs["redacted"])]
+    if st.session_state.get("t_doc", 0) not in range(len(docs)):
+        st.session_state["t_doc"] = 0
     choice = st.selectbox("Document", range(len(docs)), format_func=lambda i: labels[i],
                           key="t_doc")
     doc = store.document(int(docs.iloc[choice]["id"]))
-    st.caption(("Redacted: names and identifiers were pseudonymised before storing. "
-                if doc["redacted"] else "Not redacted. ")
-               + " · ".join(f"{k}: {v}" for k, v in doc["metadata"].items()))
+    st.caption(md(("Redacted: names and identifiers were pseudonymised before storing. "
+                   if doc["redacted"] else "Not redacted. ")
+                  + " · ".join(f"{k}: {v}" for k, v in doc["metadata"].items())))
     blind = bool(st.session_state.get("blind"))
+    text = doc["text"]
+    segs = df[df["document_id"] == doc["id"]].sort_values("start")
+    turns = store.turns(doc["id"])
+    with st.expander("Filters", expanded=False):
+        c1, c2, c3 = st.columns(3)
+        speakers = c1.multiselect("Speaker", sorted(turns["speaker"].astype(str).unique()),
+                                  key="t_speakers")
+        t_themes = c2.multiselect("Theme", CODEBOOK.theme_ids + ["none"], key="t_themes",
+                                  disabled=blind)
+        t_pol = c2.multiselect("Polarity", list(R.POLARITIES), key="t_polarity",
+                               disabled=blind)
+        t_status = c3.radio("Reviewed", ["all", "reviewed", "not reviewed"], key="t_status",
+                            horizontal=True)
+        only = c3.checkbox("Only turns with a highlighted segment", key="t_only")
     if blind:
+        t_themes, t_pol = [], []
         st.info("Blind coding is on: the coding is hidden here too. Segments are underlined "
                 "only; switch blind coding off on the Review page to see the themes.")
     else:
         st.markdown("Legend: " + theme_badges(";".join(CODEBOOK.theme_ids)),
                     unsafe_allow_html=True)
-    text = doc["text"]
-    segs = df[df["document_id"] == doc["id"]].sort_values("start")
-    turns = store.turns(doc["id"])
-    parts = []
-    for t in turns.itertuples(index=False):
-        inner, pos = [], t.start
-        for s in segs[(segs["start"] >= t.start) & (segs["end"] <= t.end)].itertuples(index=False):
-            inner.append(html.escape(text[pos:s.start]))
-            themes = s.themes if isinstance(s.themes, str) else "none"
-            first = themes.split(";")[0]
-            colour = COLORS.get(first)
-            tip = f"{themes} | {s.subcodes or ''} | {s.polarity} | {s.source}"
-            if scores_of(s.scores):
-                top = sorted(scores_of(s.scores).items(), key=lambda kv: -kv[1])[:5]
-                tip += " | " + ", ".join(f"{k} {v:.2f}" for k, v in top)
-            style = (f"background:{colour}33;border-bottom:2px solid {colour}" if colour
-                     else "background:#eeeeee")
-            if blind:
-                tip, style = f"segment {s.segment_id}", "border-bottom:1px dotted #999"
-            inner.append(f'<span title="{html.escape(tip)}" style="{style}">'
-                         f"{html.escape(text[s.start:s.end])}</span>")
-            pos = s.end
-        inner.append(html.escape(text[pos:t.end]))
-        muted = "color:#666;" if t.role == "interviewer" else ""
-        parts.append(f'<p style="{muted}"><b>{html.escape(t.speaker)}</b> '
-                     f'<small>({html.escape(t.role)})</small><br>{"".join(inner)}</p>')
-    st.markdown("\n".join(parts), unsafe_allow_html=True)
+    reviewed = {"all": None, "reviewed": True, "not reviewed": False}[t_status]
+    shown = R.review_queue(segs, themes=t_themes, polarity=t_pol, reviewed=reviewed,
+                           order="document") if len(segs) else segs
+    marked = segs[segs["segment_id"].isin(shown["segment_id"])].set_index("segment_id")
+    focus = st.session_state.get("t_focus")
+    if focus in marked.index:
+        st.markdown(f"[Jump to segment {int(focus)}](#seg-{int(focus)})")
+    paragraphs = R.transcript_paragraphs(text, turns, marked.reset_index())
+    if speakers:
+        paragraphs = [p for p in paragraphs if str(p["speaker"]) in speakers]
+    if only:
+        hit = {p["turn"] for p in paragraphs if any(sid is not None for _, sid in p["pieces"])}
+        paragraphs = [p for p in paragraphs if p["turn"] in hit]
+    if not paragraphs:
+        st.info("No turn matches these filters.")
+    st.markdown("\n".join(transcript_html(p, marked, blind, focus) for p in paragraphs),
+                unsafe_allow_html=True)
+    if focus in marked.index:
+        scroll_to(f"seg-{int(focus)}")
     document_memos(int(doc["id"]))
+
+
+def transcript_html(p: dict, marked: pd.DataFrame, blind: bool, focus) -> str:
+    """One paragraph as HTML on one line (no blank line can end the HTML block); all text
+    goes through in_html, and each segment's first piece carries the anchor ``seg-ID``."""
+    out = []
+    for piece, sid in p["pieces"]:
+        if sid is None:
+            out.append(in_html(piece))
+            continue
+        s = marked.loc[sid]
+        themes = s.themes if isinstance(s.themes, str) else "none"
+        colour = COLORS.get(themes.split(";")[0])
+        tip = f"segment {sid} | {themes} | {s.subcodes or ''} | {s.polarity} | {s.source}"
+        line = R.score_summary(scores_of(s.scores), top=5)
+        if line:
+            tip += " | " + line
+        style = (f"background:{colour}33;border-bottom:2px solid {colour}" if colour
+                 else "background:#eeeeee")
+        if blind:
+            tip, style = f"segment {sid}", "border-bottom:1px dotted #999"
+        if sid == focus:
+            style += ";outline:2px solid #e69f00"
+        anchor = f' id="seg-{sid}"' if sid not in p.get("_seen", set()) else ""
+        p.setdefault("_seen", set()).add(sid)
+        out.append(f'<span{anchor} title="{R.safe_markup(tip, newlines="&#10;")}" '
+                   f'style="{style}">{in_html(piece)}</span>')
+    muted = "color:#777;" if p["role"] == "interviewer" else ""
+    head = (f"<b>{in_html(p['speaker'])}</b> <small>({in_html(p['role'])})</small><br>"
+            if p["first"] else "")
+    return f'<p style="{muted}">{head}{"".join(out)}</p>'
+
+
+def scroll_to(anchor: str):
+    """Scroll the page to an element id once Streamlit has drawn it (a fixed script: the id
+    is seg-<number>)."""
+    import streamlit.components.v1 as components
+
+    if not re.fullmatch(r"seg-\d+", anchor):
+        return
+    components.html(f"""<script>
+let n = 0;
+const go = () => {{
+  const el = window.parent.document.getElementById("{anchor}");
+  if (el) {{ el.scrollIntoView({{block: "center"}}); }}
+  else if (n++ < 50) {{ setTimeout(go, 100); }}
+}};
+go();
+</script>""", height=0)
 
 
 def document_memos(document_id: int):
     st.subheader("Memos on this document")
     memos = R.memos(store, document_id=document_id)
     for m in memos.itertuples(index=False):
-        st.markdown(f"**{html.escape(m.author)}** · {m.created_at[:16].replace('T', ' ')}  \n"
-                    f"{html.escape(m.text)}")
+        st.markdown(f"**{md(m.author)}** · {md(m.created_at[:16].replace('T', ' '))}  \n"
+                    f"{md(m.text)}")
     if not len(memos):
         st.caption("No memos yet.")
     st.text_area("New memo (kept in the store and exported to .qdpx as a note)",
@@ -473,7 +617,7 @@ def topics_under_themes():
         words = "; ".join(f"{r.topic}: {', '.join((r.keywords or '').split(', ')[:3])}"
                           f"{' (EMERGENT)' if r.emergent else ''}" for r in t.itertuples())
         st.markdown(f"{theme_badges(theme)} {len(t)} topic{'s' * (len(t) != 1)}, "
-                    f"{int(t['size'].sum())} segments · {html.escape(words)}",
+                    f"{int(t['size'].sum())} segments · {md(words)}",
                     unsafe_allow_html=True)
         st.dataframe(t.assign(emergent=t["emergent"].map({True: "EMERGENT", False: ""})),
                      width="stretch", hide_index=True)
@@ -487,7 +631,7 @@ def page_topics():
         st.info(TV.HINT)
         return
     real = table[table["topic"] != -1]
-    st.caption(f"Topics run {run['id']} ({run.get('finished_at') or run.get('started_at')}) · "
+    st.caption(f"Topics run {run['id']} ({md(run.get('finished_at') or run.get('started_at'))}) · "
                f"{len(real)} topics · {int(table['size'].sum())} segments · "
                f"{int(real['emergent'].sum())} emergent (no sub-code close: candidate new codes). "
                "Run `python -m qual topics` again to refit.")
@@ -505,9 +649,9 @@ def page_topics():
     for r in table.itertuples(index=False):
         where = ("outliers" if r.topic == -1 else
                  f"{r.subcode}{' · EMERGENT' if r.emergent else ''} · sim {TV.similarity_text(r.similarity)}")
-        with st.expander(f"Topic {r.topic} ({r.size}) · {r.keywords} — {where}"):
+        with st.expander(f"Topic {r.topic} ({r.size}) · {md(r.keywords)} — {md(where)}"):
             for ex in r.examples:
-                st.markdown(f"> {html.escape(ex)}")
+                st.markdown(quote(ex))
 
 
 def page_agreement():

@@ -335,6 +335,9 @@ def apply_decision(store, segment_id: int, reviewer: str, action: str, *, themes
     if blind and action not in ("recode", "reject"):
         raise ReviewError("only a recode or a reject can be made blind")
     row = _segment_row(store, segment_id)
+    if "active" in row and not row["active"]:
+        raise ReviewError(f"segment {segment_id} was split or merged into new segments, which "
+                          "take its decisions now: reload the queue")
     before = coding_of(row)
     if action == "accept":
         after = before
@@ -365,15 +368,39 @@ def apply_decision(store, segment_id: int, reviewer: str, action: str, *, themes
 _CUT = re.compile(r"(?<=[.?!…])[\"')\]]*\s+|(?<=[,;:])\s+|\s+(?=[-–—]\s)")
 
 
-def split_points(text: str) -> list[int]:
+#: the fewest words a split may leave on either side (a one-word segment codes nothing)
+MIN_SPLIT_WORDS = 3
+
+
+def _words(text: str) -> int:
+    return len(re.findall(r"\w+(?:['’]\w+)*", text))
+
+
+def split_points(text: str, min_words: int = MIN_SPLIT_WORDS) -> list[int]:
     """Offsets into ``text`` where a reviewer may cut it: after sentence ends and after
-    commas, semicolons, colons and before dashes — each leaving words on both sides."""
+    commas, semicolons, colons and before dashes — each leaving at least ``min_words``
+    words on both sides."""
     cuts = []
     for m in _CUT.finditer(text):
         at = m.end()
-        if re.search(r"\w", text[:m.start()]) and re.search(r"\w", text[at:]):
+        if _words(text[:m.start()]) >= min_words and _words(text[at:]) >= min_words:
             cuts.append(at)
     return cuts
+
+
+def default_cut(text: str, cuts: list[int] | None = None) -> int | None:
+    """The cut offered first: the break nearest the middle of the text (a sentence end
+    when one is about as near), or None when there is no break to cut at."""
+    cuts = split_points(text) if cuts is None else list(cuts)
+    if not cuts:
+        return None
+    mid = len(text) / 2
+
+    def cost(c: int) -> float:
+        sentence = bool(re.search(r"[.?!…][\"')\]]*\s*$", text[:c]))
+        return abs(c - mid) * (0.8 if sentence else 1.0)
+
+    return min(cuts, key=cost)
 
 
 def _require_reviewer(reviewer: str) -> str:
@@ -403,6 +430,10 @@ def split_segment(store, segment_id: int, at: int, reviewer: str, *, memo: str =
     left, right = text[:at], text[at:]
     if not (0 < at < len(text)) or not re.search(r"\w", left) or not re.search(r"\w", right):
         raise ReviewError(f"cannot split segment {segment_id} at {at}: both parts need words")
+    if min(_words(left), _words(right)) < MIN_SPLIT_WORDS:
+        raise ReviewError(f"cannot split segment {segment_id} there: each part needs at least "
+                          f"{MIN_SPLIT_WORDS} words (this cut leaves "
+                          f"{_words(left)} and {_words(right)})")
     left_end = seg["start"] + len(left.rstrip())
     right_start = seg["start"] + at + (len(right) - len(right.lstrip()))
     before = coding_of(effective_coding_of(store, segment_id))
@@ -530,3 +561,124 @@ def theme_overview(coding: pd.DataFrame, documents: pd.DataFrame | None = None,
     out = out.reindex([t for t in order if t in out.index]).fillna(0)
     out.index.name = "theme"
     return out.reset_index()
+
+
+# -- what the review page records and shows ------------------------------------------------
+def correction(shown: dict, chosen: dict, *, memo: str = "", blind: bool = False,
+               codebook=None) -> tuple[str, dict]:
+    """What "Save correction" records: ``(action, keyword arguments for apply_decision)``.
+
+    ``shown`` is the coding the card showed (``coding_of``), ``chosen`` the coding in the
+    correction form. Sub-codes of themes not chosen are dropped (the form offers only the
+    chosen themes' sub-codes). Blind, the form is the reviewer's own coding, even with no
+    theme. Sighted, a form that changes nothing is not a recode: with a memo it keeps the
+    coding (an ``accept`` carrying the memo); without one there is nothing to save."""
+    themes = [t for t in split_labels(chosen.get("themes")) if t != NONE]
+    subcodes = split_labels(chosen.get("subcodes"))
+    if codebook is not None:
+        subcodes = [s for s in subcodes if codebook.theme_of(s) in themes]
+    polarity = chosen.get("polarity") or "neutral"
+    memo = (memo or "").strip()
+    recode = {"themes": themes, "subcodes": subcodes, "polarity": polarity, "memo": memo}
+    if blind:
+        return "recode", {**recode, "blind": True}
+    new = _validate(recode, codebook)
+    try:
+        old = _validate(shown, codebook)
+    except ReviewError:                      # the shown coding uses codes no longer in the codebook
+        old = None
+    if new == old:
+        if memo:
+            return "accept", {"memo": memo}
+        raise ReviewError("Nothing to save: the form shows the coding as it is. Change the "
+                          "themes, sub-codes or polarity, or press Accept to keep it.")
+    return "recode", recode
+
+
+def score_summary(scores: dict, top: int = 3) -> str:
+    """One line for the card: the ``top`` theme scores (``none`` included), highest first,
+    and "close call" when the best two are within 0.05."""
+    themes = sorted(((k, float(v)) for k, v in (scores or {}).items()
+                     if "." not in k and k != "polarity_score"
+                     and isinstance(v, (int, float)) and not np.isnan(v)),
+                    key=lambda kv: -kv[1])
+    if not themes:
+        return ""
+    line = " · ".join(f"{k} {v:.2f}" for k, v in themes[:top])
+    if len(themes) > 1 and themes[0][1] - themes[1][1] < 0.05:
+        line += " (close call)"
+    return line
+
+
+def ids_phrase(ids) -> str:
+    """``segment 5`` / ``segments 5 and 6`` / ``segments 5, 6 and 7``."""
+    ids = [str(int(i)) for i in ids]
+    if not ids:
+        return "no segment"
+    if len(ids) == 1:
+        return f"segment {ids[0]}"
+    return "segments " + ", ".join(ids[:-1]) + " and " + ids[-1]
+
+
+_PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
+
+
+def transcript_paragraphs(text: str, turns: pd.DataFrame, segments: pd.DataFrame) -> list[dict]:
+    """A document as paragraphs for reading: one dict per paragraph with ``turn`` (its index
+    in ``turns``), ``speaker``, ``role``, ``first`` (the turn's first paragraph) and ``pieces``,
+    a list of ``(text, segment_id or None)`` in text order. A blank line starts a paragraph of
+    the same turn, also inside a segment, which then has a piece in each paragraph. Only
+    ``segments`` (``start``, ``end``, ``segment_id``) inside a turn are marked."""
+    segs = segments.sort_values("start") if len(segments) else segments
+    out: list[dict] = []
+    for i, t in enumerate(turns.itertuples(index=False)):
+        spans, pos = [], int(t.start)
+        if len(segs):
+            inside = segs[(segs["start"] >= t.start) & (segs["end"] <= t.end)]
+            for s in inside.itertuples(index=False):
+                if s.start < pos:                    # overlapping spans: keep the first
+                    continue
+                if s.start > pos:
+                    spans.append((pos, int(s.start), None))
+                spans.append((int(s.start), int(s.end), int(s.segment_id)))
+                pos = int(s.end)
+        if pos < t.end:
+            spans.append((pos, int(t.end), None))
+        paras: list[list] = [[]]
+        for start, end, sid in spans:
+            chunk, at = text[start:end], 0
+            for m in _PARAGRAPH.finditer(chunk):
+                if chunk[at:m.start()]:
+                    paras[-1].append((chunk[at:m.start()], sid))
+                paras.append([])
+                at = m.end()
+            if chunk[at:]:
+                paras[-1].append((chunk[at:], sid))
+        paras = [p for p in paras if any(x.strip() for x, _ in p)]
+        for k, pieces in enumerate(paras or [[]]):
+            out.append({"turn": i, "speaker": t.speaker, "role": t.role, "first": k == 0,
+                        "pieces": pieces})
+    return out
+
+
+# -- showing user text in the app ----------------------------------------------------------
+#: characters that Markdown, HTML or Streamlit's own syntax (colours, icons, math) act on
+_MARKUP = frozenset("\\`*_{}[]()<>#+-.!|~&\"'$:=@")
+
+
+def safe_markup(text, *, newlines: str = "\n") -> str:
+    """Text from the data (names, questions, segments, memos, metadata, keywords) as markup
+    that shows it literally wherever it goes in ``st.markdown``, a caption, a label, inside
+    raw HTML or an HTML attribute: every character that Markdown, HTML or Streamlit's
+    syntax acts on becomes a numeric character reference, so no link, image, tag or
+    formatting from the data can come alive. ``newlines`` replaces line breaks: keep them
+    (``"\\n"``) in Markdown, use ``"<br>"`` inside raw HTML, so that a blank line in the
+    data cannot end an HTML block, and ``"&#10;"`` in an attribute."""
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        return ""
+    s = str(text).replace("\r\n", "\n").replace("\r", "\n")
+    s = "".join(f"&#{ord(c)};" if c in _MARKUP or (ord(c) < 32 and c not in "\n\t") else c
+                for c in s)
+    if newlines == "\n":        # an indented line would be a code block, which shows "&#33;"
+        return "\n".join(line.lstrip(" \t") for line in s.split("\n"))
+    return s.replace("\t", " ").replace("\n", newlines)

@@ -639,10 +639,14 @@ class Store:
     def add_decision(self, segment_id: int, reviewer: str, action: str, before: dict, after: dict,
                      memo: str = "", text_sha256: str | None = None) -> int:
         with self.transaction() as c:
+            row = c.execute("SELECT text_sha256, active FROM segments WHERE id=?",
+                            (segment_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no segment with id {segment_id}", path=self.path)
+            if not row[1]:                     # split, merged or re-cut: its successors decide
+                raise StoreError(f"segment {segment_id} was replaced (split, merged or re-cut)"
+                                 " and takes no more decisions: reload", path=self.path)
             if text_sha256 is None:
-                row = c.execute("SELECT text_sha256 FROM segments WHERE id=?", (segment_id,)).fetchone()
-                if row is None:
-                    raise StoreError(f"no segment with id {segment_id}", path=self.path)
                 text_sha256 = row[0]
             cur = c.execute(
                 "INSERT INTO decisions (segment_id, reviewer, created_at, action, before, after, memo,"
@@ -838,6 +842,22 @@ class Store:
 
     def decision_count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+
+    def change_stamp(self) -> tuple[tuple, tuple]:
+        """``(segments, decisions)``: stamps that change whenever the segments shown for review
+        (documents and their current versions, complete runs, splits, merges, re-cuts and
+        their take-backs) or the decisions change, so a cache keyed on them is never stale."""
+        segments = self.conn.execute(
+            "SELECT (SELECT COUNT(*) FROM documents),"
+            " (SELECT COALESCE(SUM(id * current), 0) FROM documents),"
+            " (SELECT COALESCE(MAX(id), 0) FROM segments),"
+            " (SELECT COALESCE(SUM(id * active), 0) FROM segments),"
+            " (SELECT COALESCE(SUM(active), 0) FROM segments),"
+            " (SELECT COUNT(*) FROM runs WHERE status = 'complete'),"
+            " (SELECT COALESCE(MAX(id), 0) FROM runs WHERE status = 'complete')").fetchone()
+        decisions = self.conn.execute(
+            "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM decisions").fetchone()
+        return tuple(segments), tuple(decisions)
 
     def add_memo(self, author: str, text: str, *, segment_id: int | None = None,
                  document_id: int | None = None) -> int:
