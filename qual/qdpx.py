@@ -44,6 +44,7 @@ import re
 import uuid
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -217,9 +218,10 @@ def _slug(name: str) -> str:
     return s
 
 
-def qdc_to_codebook(data: bytes, *, name: str = "Imported codebook", description: str = "",
+def qdc_to_codebook(data, *, name: str = "Imported codebook", description: str = "",
                     path: str | None = None):
-    """Read a ``.qdc`` (or the ``CodeBook`` of a ``project.qde``) into a validated Codebook.
+    """Read a ``.qdc`` (or the ``CodeBook`` of a ``project.qde``), as bytes or as a parsed
+    element, into a validated Codebook.
 
     Top-level codes become themes and their children sub-codes (deeper codes are folded into
     their sub-code's definition). qual's ``Polarity`` and ``Outside the themes`` codes come
@@ -228,10 +230,7 @@ def qdc_to_codebook(data: bytes, *, name: str = "Imported codebook", description
     """
     from .codebook import codebook_from_dict
 
-    try:
-        root = etree.fromstring(data)
-    except etree.XMLSyntaxError as e:
-        raise CodebookError(f"not a REFI-QDA codebook: {e}", path=path) from None
+    root = data if isinstance(data, etree._Element) else parse_xml(data, path)
     ns = etree.QName(root).namespace or ""
     q = (lambda tag: f"{{{ns}}}{tag}") if ns else (lambda tag: tag)
     book = root if etree.QName(root).localname == "CodeBook" else root.find(q("CodeBook"))
@@ -518,19 +517,87 @@ def write_qdc(codebook, output) -> Path:
     return Path(output)
 
 
-def read_qdc(path, *, name: str | None = None, description: str = ""):
-    p = Path(path)
+#: the most XML read from a .qdc, or unpacked from a .qdpx's project.qde (a project of 50,000
+#: coded segments is about 30 MB)
+MAX_XML_BYTES = 200_000_000
+
+
+def _xml_parser() -> etree.XMLParser:
+    """lxml's parser with nothing fetched or expanded: no DTD loaded, no entities resolved (XXE,
+    billion laughs), no network, no huge-tree override of libxml2's limits."""
+    return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
+                           load_dtd=False, dtd_validation=False, remove_comments=True,
+                           remove_pis=True)
+
+
+def parse_xml(data: bytes, path: str | None = None):
+    """The root element of a REFI-QDA XML file, parsed safely; a CodebookError naming the file
+    (and line) when it is not well-formed or carries a DTD, which REFI-QDA files never do."""
+    doctype = CodebookError("the XML has a document type declaration (<!DOCTYPE>), which "
+                            "REFI-QDA files do not use; it is refused (it can declare entities "
+                            "that read local files or expand without end)", path=path)
+    if b"<!DOCTYPE" in data:
+        raise doctype
     try:
-        data = p.read_bytes()
+        root = etree.fromstring(data, parser=_xml_parser())
+    except etree.XMLSyntaxError as e:
+        message = " ".join(str(e.msg or e).split())
+        message = re.sub(r",? \(<string>, line \d+\)$|, line \d+, column \d+$", "", message)
+        raise CodebookError(f"not well-formed XML: {message}", path=path,
+                            line=e.lineno or None) from None
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:    # e.g. in UTF-16
+        raise doctype
+    return root
+
+
+def _read_capped(p: Path) -> bytes:
+    """The XML of a .qdc, or the project.qde of a .qdpx (a zip): at most MAX_XML_BYTES, checked
+    against the sizes the zip declares and again while unpacking (a declared size can lie)."""
+    limit = f"over qual's limit of {MAX_XML_BYTES:,} bytes"
+    try:
+        if not zipfile.is_zipfile(p):
+            size = p.stat().st_size
+            if size > MAX_XML_BYTES:
+                raise CodebookError(f"the file is {size:,} bytes, {limit}", path=p)
+            data = p.read_bytes()
+            if data.startswith(b"PK\x03\x04"):
+                raise CodebookError("this is the start of a zip (.qdpx) but the file is damaged "
+                                    "or truncated (no zip directory at its end)", path=p)
+            return data
+        with zipfile.ZipFile(p) as z:
+            try:
+                info = z.getinfo("project.qde")
+            except KeyError:
+                raise CodebookError("this zip has no project.qde, so it is not a REFI-QDA "
+                                    "project (.qdpx)", path=p) from None
+            if info.file_size > MAX_XML_BYTES:
+                raise CodebookError(f"its project.qde unpacks to {info.file_size:,} bytes, "
+                                    f"{limit}", path=p)
+            with z.open(info) as f:
+                data = f.read(MAX_XML_BYTES + 1)
+            if len(data) > MAX_XML_BYTES:
+                raise CodebookError(f"its project.qde unpacks to more than its declared size "
+                                    f"and {limit}", path=p)
+            return data
     except OSError as e:
         raise CodebookError(f"cannot read: {e.strerror or e}", path=p) from None
-    if zipfile.is_zipfile(p):  # a .qdpx: take its project's codebook
-        with zipfile.ZipFile(p) as z:
-            data = z.read("project.qde")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, RuntimeError,
+            NotImplementedError, zlib.error) as e:
+        raise CodebookError(f"cannot unpack this .qdpx: it is damaged or uses a kind of zip "
+                            f"qual cannot read ({type(e).__name__}: {e})", path=p) from None
+
+
+def read_qdc(path, *, name: str | None = None, description: str = ""):
+    """A codebook from a ``.qdc`` file, or from the codebook of a ``.qdpx`` project. Every
+    fault of the file (not XML, a DTD, a damaged or oversized zip, no project.qde, no codebook)
+    is a CodebookError naming it; the XML is parsed with entities and DTDs off."""
+    p = Path(path)
+    if p.is_dir():
+        raise CodebookError("is a folder, expected a .qdc or .qdpx file", path=p)
+    root = parse_xml(_read_capped(p), str(p))
     if name is None:
-        m = re.search(r"; codebook (.+) version [0-9a-f]+$",
-                      etree.fromstring(data).get("origin", "") if data.lstrip()[:1] == b"<"
-                      else "")
+        m = re.search(r"; codebook (.+) version [0-9a-f]+$", root.get("origin", ""))
         name = m.group(1) if m else None
-    return qdc_to_codebook(data, name=name or p.stem.replace("_", " "),
+    return qdc_to_codebook(root, name=name or p.stem.replace("_", " "),
                            description=description, path=str(p))

@@ -189,3 +189,89 @@ def test_the_docx_reader_reads_text_styles_and_bold_as_python_docx_does(tmp_path
                                                                theirs.style.font.bold))
             assert reader.is_italic(mine) == bool(theirs.italic or (theirs.italic is None and
                                                                    theirs.style.font.italic))
+
+
+# -- 2. REFI-QDA imports: XXE, billion laughs, malformed XML, no project.qde, zip bombs ----------
+QDC_NS = "urn:QDA-XML:codebook:1.0"
+
+
+def _qdc(body: str, doctype: str = "") -> str:
+    return (f'<?xml version="1.0"?>\n{doctype}\n<CodeBook xmlns="{QDC_NS}"><Codes>'
+            f'{body}</Codes></CodeBook>\n')
+
+
+def _zip_of_zeros(path: Path, name: str, size: int, declared: int | None = None) -> None:
+    """A zip whose one entry ``name`` inflates to ``size`` zero bytes, written directly (a
+    deflate block of 1 MiB of zeros, repeated), claiming ``declared`` bytes in its headers."""
+    import struct
+    import zlib
+
+    mib = 1 << 20
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = c.compress(b"\0" * mib) + c.flush(zlib.Z_FULL_FLUSH)
+    data = block * (size // mib) + c.flush()
+    usize = size if declared is None else declared
+    crc = 0
+    fname = name.encode()
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(data), usize,
+                        len(fname), 0) + fname
+    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, crc, len(data),
+                          usize, len(fname), 0, 0, 0, 0, 0, 0) + fname
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central),
+                      len(local) + len(data), 0)
+    path.write_bytes(local + data + central + end)
+
+
+def _hostile_imports(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (file, the one error line expected after 'qual: error: FILE')."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-PASSWORD", encoding="utf-8")
+    files = {}
+
+    def put(name, text, expected):
+        f = tmp_path / name
+        f.write_text(text, encoding="utf-8")
+        files[name] = (f, expected)
+
+    doctype = "the XML has a document type declaration (<!DOCTYPE>), which REFI-QDA files do not use"
+    put("xxe.qdc", _qdc('<Code guid="1" name="x" isCodable="true"><Description>&e;</Description>'
+                        '</Code>', f'<!DOCTYPE c [<!ENTITY e SYSTEM "file://{secret}">]>'),
+        f": {doctype}")
+    put("xxe_attr.qdc", _qdc('<Code guid="1" name="&e;" isCodable="true"/>',
+                             f'<!DOCTYPE c [<!ENTITY e SYSTEM "file://{secret}">]>'),
+        f": {doctype}")
+    laughs = '<!ENTITY l0 "lol">' + "".join(
+        f'<!ENTITY l{i} "{("&l%d;" % (i - 1)) * 10}">' for i in range(1, 10))
+    put("laughs.qdc", _qdc('<Code guid="1" name="x" isCodable="true"><Description>&l9;'
+                           '</Description></Code>', f"<!DOCTYPE c [{laughs}]>"),
+        f": {doctype}")
+    put("malformed.qdc", _qdc('<Code guid="1" name="x">\n'),
+        ":4: not well-formed XML: Opening and ending tag mismatch: Code line 3 and Codes")
+    put("not_xml.qdc", "name,definition\npublic,trust\n", ":1: not well-formed XML: ")
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "no_project.qdpx", "w") as z:
+        z.writestr("sources/a.txt", "hello")
+    files["no_project.qdpx"] = (tmp_path / "no_project.qdpx",
+                                ": this zip has no project.qde, so it is not a REFI-QDA project")
+    _zip_of_zeros(tmp_path / "bomb.qdpx", "project.qde", 2 * GIB - (1 << 20))
+    files["bomb.qdpx"] = (tmp_path / "bomb.qdpx",
+                          ": its project.qde unpacks to 2,146,435,072 bytes, over qual's limit")
+    _zip_of_zeros(tmp_path / "lying.qdpx", "project.qde", 512 << 20, declared=1000)
+    files["lying.qdpx"] = (tmp_path / "lying.qdpx", ": cannot unpack this .qdpx: it is damaged")
+    (tmp_path / "truncated.qdpx").write_bytes((tmp_path / "bomb.qdpx").read_bytes()[:5000])
+    files["truncated.qdpx"] = (tmp_path / "truncated.qdpx",
+                               ": this is the start of a zip (.qdpx) but the file is damaged")
+    return files
+
+
+def test_hostile_refi_qda_imports_each_get_one_line_quickly_and_disclose_nothing(tmp_path):
+    files = _hostile_imports(tmp_path)
+    assert (tmp_path / "bomb.qdpx").stat().st_size < 3_000_000          # 2 MB -> 2 GiB
+    for name, (path, expected) in files.items():
+        out = tmp_path / f"{name}.yaml"
+        r, took = run_qual("codebook", "import", path.name, "--output", out.name, cwd=tmp_path)
+        line = one_error_line(r)
+        assert r.returncode == 2 and took < 30, (name, r.stderr, took)
+        assert line.startswith(f"qual: error: {path.name}{expected}"), (name, line)
+        assert "TOP-SECRET" not in r.stdout + r.stderr and not out.exists()
