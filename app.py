@@ -39,14 +39,15 @@ def login_gate() -> str | None:
     """Beyond this machine the app asks for a reviewer name and password (hashes in the file
     that `python -m qual review` passes in QUAL_ACCESS); the signed-in name is then the
     reviewer on every decision. On 127.0.0.1 it asks for nothing."""
+    A.protect_app()                     # a foreign Host/Origin (DNS rebinding) sees nothing
     path = A.access_path_from_env()
     address = str(st.get_option("server.address") or "")
     if path is None:
-        if address and not A.is_loopback(address):
-            st.error(f"This app listens on {address}, beyond this machine, without reviewer "
-                     "passwords, so it shows nothing. Add a reviewer with `python -m qual "
-                     "reviewers add NAME`, then start it with `python -m qual review "
-                     f"--address {address}`.")
+        if not A.is_loopback(address):   # no address set means all interfaces
+            st.error(f"This app listens on {address or 'all interfaces'}, beyond this machine, "
+                     "without reviewer passwords, so it shows nothing. Add a reviewer with "
+                     "`python -m qual reviewers add NAME`, then start it with `python -m qual "
+                     f"review --address {address or '0.0.0.0'}`.")
             st.stop()
         return None
     if st.session_state.get("signed_in"):

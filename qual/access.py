@@ -272,8 +272,17 @@ def is_loopback(address: str) -> bool:
 
 def access_required(address: str, access_path=None) -> bool:
     """Whether the app must ask for a password: when it listens beyond this machine, or when
-    a password file was chosen explicitly (``access_path``)."""
+    a password file was chosen explicitly (``access_path``). An empty or unset address means
+    all interfaces (Streamlit's default), so it needs a password too."""
     return access_path is not None or not is_loopback(address)
+
+
+def protect_app() -> None:
+    """For the app's script, before anything is shown: refuse requests whose Host or Origin
+    is not the app's own address (DNS rebinding), see :mod:`qual.netguard`."""
+    from .netguard import protect
+
+    protect()
 
 
 def access_path_from_env(environ=None) -> Path | None:

@@ -18,10 +18,21 @@ CSV_COLUMNS = ["segment_id", "themes", "polarity", "memo"]
 # -- review --------------------------------------------------------------------------------
 
 
+# Passed on every start, so the app does not depend on the working folder's
+# .streamlit/config.toml: no usage statistics, no error details in the browser, Streamlit's
+# CORS and XSRF checks on.
+SETTINGS = ["--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--client.showErrorDetails", "none", "--server.enableCORS", "true",
+            "--server.enableXsrfProtection", "true"]
+
+
 def streamlit_command(db, port: int, address: str = "127.0.0.1") -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-            "--server.address", address, "--server.port", str(port),
-            "--browser.gatherUsageStats", "false"]
+    """Streamlit, started through qual.netguard so that requests whose Host or Origin is not
+    this app's address are refused from the first one."""
+    boot = (f"import sys; sys.path.insert(0, {str(APP.parent)!r}); "
+            "from qual.netguard import run_streamlit; run_streamlit()")
+    return [sys.executable, "-c", boot, "run", str(APP), *SETTINGS,
+            "--server.address", address, "--server.port", str(port)]
 
 
 def run_review(args) -> int:
@@ -47,8 +58,14 @@ def run_review(args) -> int:
         raise QualError("no reviewers in the password file; add one with `python -m qual "
                         f"reviewers add NAME --file {access}`", path=access)
     Store(db).close()                      # refuse a file that is not a store before starting
+    from ..netguard import ENV_VAR as HOSTS_VAR, split_host
+
     env = {**os.environ, "QUAL_DB": str(db)}
     env.pop(ENV_VAR, None)
+    bad = [h for h in args.allow_host if split_host(h.removeprefix("*.")) is None]
+    if bad:
+        raise QualError(f"not a host name: {bad[0]!r}", field="--allow-host")
+    env[HOSTS_VAR] = ",".join(h.strip() for h in args.allow_host)
     if reviewers:
         env[ENV_VAR] = str(access)
     cmd = streamlit_command(db, args.port, args.address)
@@ -241,6 +258,11 @@ def register(sub) -> None:
     p.add_argument("--address", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only); any "
                         "other address needs reviewer passwords (python -m qual reviewers add)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="a host name that browsers use to reach the app, e.g. behind a proxy "
+                        "(repeatable; '*.example.org' for a domain). Requests for any other "
+                        "name are refused; localhost and loopback IPs always work, and with "
+                        "--address 0.0.0.0 also IP addresses and this machine's host name")
     p.add_argument("--access", default=None, metavar="FILE",
                    help="reviewer password file (default: qual-reviewers.toml in the store's "
                         "folder); given, a password is required even on this machine")
