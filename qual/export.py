@@ -147,9 +147,46 @@ def _cell(value):
     return value
 
 
+# -- spreadsheet formulas -----------------------------------------------------------------------
+#: A text cell starting with one of these is read as a formula by Excel, LibreOffice or Google
+#: Sheets (OWASP, "CSV Injection"): "=HYPERLINK(...)", "+cmd|...", "-2+3+cmd|...", "@SUM(...)".
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(value):
+    """A CSV cell that no spreadsheet runs as a formula: text starting with ``= + - @``, a tab
+    or a carriage return gets a leading apostrophe (OWASP's advice), and so does text that
+    already starts with an apostrophe, so that :func:`restore` gives back every value exactly.
+    Numbers, booleans and empty cells are left as they are."""
+    if isinstance(value, str) and value[:1] in (*FORMULA_START, "'"):
+        return "'" + value
+    return value
+
+
+def restore(value):
+    """The value :func:`inert` was given: one leading apostrophe removed."""
+    if isinstance(value, str) and value.startswith("'"):
+        return value[1:]
+    return value
+
+
+def inert_table(frame: pd.DataFrame, *, index: bool = False) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells and column names (and row labels with ``index``)
+    are :func:`inert`; numeric columns keep their type."""
+    out = frame.copy()
+    for col in out.columns:
+        if not (pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_bool_dtype(out[col])):
+            out[col] = out[col].map(inert, na_action="ignore")
+    out.columns = [inert(c) for c in out.columns]
+    if index:
+        out.index = out.index.map(inert)
+        out.index.name = inert(out.index.name)
+    return out
+
+
 def write_csv(table: pd.DataFrame, output: str | Path) -> Path:
     with atomic_path(output, ".csv") as tmp:
-        table.to_csv(tmp, index=False, encoding="utf-8")
+        inert_table(table).to_csv(tmp, index=False, encoding="utf-8")
     return Path(output)
 
 
@@ -218,13 +255,26 @@ def _clean(value):
     return value
 
 
+def _append(ws, values) -> None:
+    """Append a row whose text cells are strings, never formulas: openpyxl makes any text
+    starting with '=' a formula, so such cells are typed as strings again, and every text
+    cell that a spreadsheet would read as a formula when edited (see :data:`FORMULA_START`)
+    gets Excel's quote prefix (shown without the apostrophe; the text is unchanged)."""
+    ws.append(values)
+    for cell in ws[ws.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
+            if cell.value[:1] in FORMULA_START:
+                cell.quotePrefix = True
+
+
 def _sheet(wb, title: str, frame: pd.DataFrame):
     from openpyxl.utils import get_column_letter
 
     ws = wb.create_sheet(title=title[:31])
-    ws.append([str(c) for c in frame.columns])
+    _append(ws, [_clean(str(c)) for c in frame.columns])
     for row in frame.itertuples(index=False):
-        ws.append([_clean(v) for v in row])
+        _append(ws, [_clean(v) for v in row])
     ws.freeze_panes = "A2"
     for i, col in enumerate(frame.columns, start=1):
         width = 60 if col == "text" else min(max(len(str(col)) + 2, 10), 30)
@@ -242,9 +292,9 @@ def write_xlsx(table: pd.DataFrame, output: str | Path, *, theme_ids: list[str],
     wb = Workbook()
     ws = wb.active
     ws.title = "about"
-    ws.append(["key", "value"])
+    _append(ws, ["key", "value"])
     for k, v in about or []:
-        ws.append([k, _clean(v)])
+        _append(ws, [k, _clean(v)])
     ws.column_dimensions["A"].width = 26
     ws.column_dimensions["B"].width = 60
     _sheet(wb, "segments", table)

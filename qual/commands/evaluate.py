@@ -68,7 +68,9 @@ def run(args) -> int:
                                        if dropped else ""))
     print(format_report(result, title=f"agreement with {args.gold}:"))
     if args.predictions:
-        table.to_csv(args.predictions, index=False)
+        from ..export import inert_table
+
+        inert_table(table).to_csv(args.predictions, index=False)   # no live formulas
         print(f"wrote predictions for {len(table)} rows to {Path(args.predictions).resolve()}")
     if args.json:
         payload = _clean({"gold": str(args.gold), "train": args.train, "db": args.db,

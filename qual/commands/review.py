@@ -114,7 +114,7 @@ def export_decisions(store, path, codebook=None) -> int:
     columns ``document, speaker, text, confidence, reviewed``. Returns the row count."""
     import pandas as pd
 
-    from ..export import atomic_path
+    from ..export import atomic_path, inert_table
     from ..review import effective_coding
 
     c = effective_coding(store)
@@ -125,7 +125,8 @@ def export_decisions(store, path, codebook=None) -> int:
                           "document": c["document"], "speaker": c["speaker"], "text": c["text"],
                           "confidence": c["confidence"].round(3), "reviewed": c["reviewed"]})
     with atomic_path(path, suffix=".csv") as tmp:
-        table.to_csv(tmp, index=False, encoding="utf-8")
+        # text cells never read as formulas (a leading apostrophe; import removes it again)
+        inert_table(table).to_csv(tmp, index=False, encoding="utf-8")
     return len(table)
 
 
@@ -137,6 +138,7 @@ def import_decisions(store, path, reviewer: str, codebook, *, accept_unchanged: 
 
     from ..review import (NONE, ReviewError, apply_decision, coding_of, effective_coding,
                           normalise_coding, split_labels)
+    from ..export import restore
 
     from ..errors import QualError
 
@@ -154,6 +156,8 @@ def import_decisions(store, path, reviewer: str, codebook, *, accept_unchanged: 
         last = 1
         for row in reader:
             line, last = last + 1, reader.line_num      # the row's first line in the file
+            # the apostrophe export put before text starting with = + - @ (or ') goes again
+            row = {k: restore(v) for k, v in row.items()}
             raw_id = (row.get("segment_id") or "").strip()
             try:
                 sid = int(raw_id)

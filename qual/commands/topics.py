@@ -96,7 +96,9 @@ def write_topics_csv(topics, path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=".tmp")
     os.close(fd)
     try:
-        out.to_csv(tmp, index=False)
+        from ..export import inert_table
+
+        inert_table(out).to_csv(tmp, index=False)       # no cell read as a spreadsheet formula
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
