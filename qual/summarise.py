@@ -325,6 +325,31 @@ def themes_table(summary: Summary, codebook) -> pd.DataFrame:
 
 
 # -- Markdown ---------------------------------------------------------------------------------
+_MD_SPECIAL = re.compile(r"[\\`*\[\]|]")
+_MD_ENTITY = re.compile(r"&(?=#?\w+;)")
+_MD_ESCAPED = re.compile(r"\\([\\`*\[\]|])|&(amp|lt);")
+
+
+def md_escape(text) -> str:
+    """Quoted or user-supplied text as literal Markdown: no raw HTML (``<`` becomes ``&lt;``,
+    and ``&`` before an entity name ``&amp;``), no links, images or link definitions (``[``
+    and ``]`` are backslash-escaped), no code spans, emphasis or table cells (`` ` ``, ``*``,
+    ``|``; and the backslash itself). It renders as the original text; :func:`md_unescape`
+    gives it back."""
+    text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(text))
+    return _MD_ENTITY.sub("&amp;", text).replace("<", "&lt;")
+
+
+def md_unescape(text: str) -> str:
+    """The text :func:`md_escape` was given."""
+    return _MD_ESCAPED.sub(lambda m: m.group(1) or {"amp": "&", "lt": "<"}[m.group(2)], text)
+
+
+def _md_inline(text) -> str:
+    """:func:`md_escape` on one line (a name, a label): line breaks become spaces."""
+    return md_escape(" ".join(str(text).split()))
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
@@ -343,9 +368,10 @@ def _provenance_lines(s: Summary) -> list[str]:
 
 
 def _quote_md(q: Quote) -> list[str]:
-    lines = [f"> {line}" if line else ">" for line in q.text.split("\n")]
-    lines.append(f"> — *{q.speaker}*, {q.document}, characters {q.start}–{q.end} "
-                 f"({q.polarity}; {q.source}, score {q.score:.2f})")
+    lines = [f"> {md_escape(line)}" if line else ">" for line in q.text.split("\n")]
+    m = _md_inline
+    lines.append(f"> — *{m(q.speaker)}*, {m(q.document)}, characters {q.start}–{q.end} "
+                 f"({m(q.polarity)}; {m(q.source)}, score {q.score:.2f})")
     return lines
 
 
@@ -353,25 +379,26 @@ def to_markdown(s: Summary) -> str:
     out = ["# Theme summary", ""] + _provenance_lines(s) + ["", "## Overview", "",
            "| Theme | Segments | Documents | Stakeholders | Share | Barrier | Opportunity | "
            "Reviewed |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    m = _md_inline                       # every name and label from the data is escaped
     for t in s.themes:
-        out.append(f"| {t.name} | {t.segments} | {t.documents} | {t.stakeholders} of "
+        out.append(f"| {m(t.name)} | {t.segments} | {t.documents} | {t.stakeholders} of "
                    f"{s.total_stakeholders} | {_pct(t.share)} | {t.polarity['barrier']} | "
                    f"{t.polarity['opportunity']} | {t.reviewed} |")
     for t in s.themes:
-        out += ["", f"## {t.name} (`{t.id}`)", "",
+        out += ["", f"## {m(t.name)} (`{t.id}`)", "",      # ids are checked by the codebook
                 f"Raised in {t.segments} segments by {t.stakeholders} of "
                 f"{s.total_stakeholders} stakeholders ({_pct(t.share)}) in {t.documents} "
                 f"documents; {t.reviewed} reviewed by a person, {t.machine_only} machine-only.",
                 ""]
         for key, table in t.splits.items():
-            parts = [f"{r[key]} {r['stakeholders']}/{r['of']}"
+            parts = [f"{m(r[key])} {r['stakeholders']}/{r['of']}"
                      for r in table.to_dict("records")]
-            out.append(f"- By {key.replace('_', ' ')}: " + "; ".join(parts))
+            out.append(f"- By {m(key.replace('_', ' '))}: " + "; ".join(parts))
         for p in ("barrier", "opportunity"):
-            subs = ", ".join(f"{k} ({v})" for k, v in t.subcodes[p].items()) or "none"
+            subs = ", ".join(f"{m(k)} ({v})" for k, v in t.subcodes[p].items()) or "none"
             out.append(f"- {_PLURAL[p]}: {t.polarity[p]} — {subs}")
         if t.topics:
-            out.append("- Emergent topics: " + "; ".join(_topic_text(x) for x in t.topics))
+            out.append("- Emergent topics: " + "; ".join(m(_topic_text(x)) for x in t.topics))
         if t.quotes:
             out += ["", "### Representative quotes", ""]
             for q in t.quotes:
@@ -382,19 +409,20 @@ def to_markdown(s: Summary) -> str:
 
 
 def parse_markdown_quotes(md: str) -> list[dict]:
-    """The quotes in a summary.md: text, speaker, document, start, end (used by tests)."""
+    """The quotes in a summary.md, unescaped: text, speaker, document, start, end (used by
+    tests)."""
     quotes, block = [], []
     attribution = re.compile(r"^> — \*(.*)\*, (.*), characters (\d+)–(\d+) \(")
     for line in md.split("\n"):
         if line.startswith(">"):
             m = attribution.match(line)
             if m:
-                quotes.append({"text": "\n".join(block), "speaker": m.group(1),
-                               "document": m.group(2), "start": int(m.group(3)),
+                quotes.append({"text": "\n".join(block), "speaker": md_unescape(m.group(1)),
+                               "document": md_unescape(m.group(2)), "start": int(m.group(3)),
                                "end": int(m.group(4))})
                 block = []
             else:
-                block.append(line[2:] if line.startswith("> ") else line[1:])
+                block.append(md_unescape(line[2:] if line.startswith("> ") else line[1:]))
         else:
             block = []
     return quotes
@@ -514,21 +542,24 @@ def to_html(s: Summary) -> str:
 # -- files ------------------------------------------------------------------------------------
 def write_summary(summary: Summary, codebook, output_dir) -> dict[str, Path]:
     """Write summary.md, summary.html, themes.csv and the matrices, each atomically."""
-    from .export import ExportError, atomic_path
+    from .export import ExportError, atomic_path, inert_table
 
     out = Path(output_dir)
     if not out.is_dir():
         raise ExportError("the output folder does not exist", path=out)
+
+    def csv(frame, p, index=True):           # text cells never read as spreadsheet formulas
+        inert_table(frame, index=index).to_csv(p, index=index)
+
     files = {
         "summary.md": lambda p: p.write_text(to_markdown(summary), encoding="utf-8"),
         "summary.html": lambda p: p.write_text(to_html(summary), encoding="utf-8"),
-        "themes.csv": lambda p: themes_table(summary, codebook).to_csv(p, index=False),
+        "themes.csv": lambda p: csv(themes_table(summary, codebook), p, index=False),
         # the matrices end with the provenance columns themes.csv has (run_id, ...)
-        "cooccurrence.csv": lambda p: with_provenance(summary.cooccurrence, summary).to_csv(p),
-        "case_code_counts.csv": lambda p: with_provenance(summary.case_counts,
-                                                          summary).to_csv(p),
-        "case_code_presence.csv": lambda p: with_provenance(summary.case_presence,
-                                                            summary).to_csv(p),
+        "cooccurrence.csv": lambda p: csv(with_provenance(summary.cooccurrence, summary), p),
+        "case_code_counts.csv": lambda p: csv(with_provenance(summary.case_counts, summary), p),
+        "case_code_presence.csv": lambda p: csv(with_provenance(summary.case_presence,
+                                                                summary), p),
     }
     written = {}
     for name, write in files.items():
