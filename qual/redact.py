@@ -170,8 +170,9 @@ _TITLE_RE = "(?:" + "|".join(sorted(_TITLES, key=len, reverse=True)) + r")\.?"
 _NAME_WORD = (r"(?:[A-Z]\.|(?:Mc|Mac|O['’]|D['’])?[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿĀ-ſ]+(?:-[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿĀ-ſ]+)?)")
 # "Dr Smith", "Professor Jane Doe", "Ms O'Neill", "Mr Keith-Jones"; a following capitalised word
 # joins only when it is itself name-like (not "Dr Smith Said" at a sentence start, which is rare).
-_TITLED = re.compile(r"(?<![\w])" + _TITLE_RE + r"[ \t\u00a0]+((?:" + _NAME_WORD + r"[ \t\u00a0]+){0,2}"
-                     + _NAME_WORD + r")(?![\w])")
+_TITLED = re.compile(r"(?<![\w])" + _TITLE_RE + r"[ \t\u00a0]+((?:(?:van|von|der|den|de|la|le|du|da"
+                     r"|di|del|della|ap|al|el)[ \t\u00a0]+){0,2}(?:" + _NAME_WORD
+                     + r"[ \t\u00a0]+){0,2}" + _NAME_WORD + r")(?![\w])")
 
 _ROLE_WORDS = {
     "q", "a", "i", "r", "p", "int", "question", "answer", "questioner", "interviewer",
@@ -236,19 +237,21 @@ def _is_person_name(name: str) -> bool:
 
 def _usable_part(tok: str) -> bool:
     low = tok.lower()
-    return (len(tok) >= 2 and tok[0].isalpha() and low not in _STOP and low not in _GENERIC
+    return (len(tok) >= 2 and tok[0].isalpha() and low not in _STOP and low not in _PARTICLES and low not in _GENERIC
             and low not in _ROLE_WORDS and low not in _HONORIFIC_WORDS)
 
 
 class _People:
     """Clusters of name variants, one per person; a variant string maps to one person."""
 
-    def __init__(self):
+    def __init__(self, lower_words: set[str] | None = None):
+        self.lower_words = lower_words or set()    # words the document uses in lower case
         self.names: list[tuple[str, ...]] = []     # token tuple per person (longest seen)
         self.forms: list[set[tuple[str, ...]]] = []  # every form seen, per person
         self._parts_ok: list[bool] = []
+        self.confident: list[bool] = []  # named by a speaker label, metadata, a list or a title
 
-    def add(self, name: str, *, parts: bool = True) -> int | None:
+    def add(self, name: str, *, parts: bool = True, confident: bool = True) -> int | None:
         toks = tuple(_name_tokens(name))
         if not toks:
             return None
@@ -261,10 +264,12 @@ class _People:
                 if len(toks) > len(other):
                     self.names[i] = toks  # keep the longest form as the canonical one
                 self._parts_ok[i] = self._parts_ok[i] or parts
+                self.confident[i] = self.confident[i] or confident
                 return i
         self.names.append(toks)
         self.forms.append({toks})
         self._parts_ok.append(parts)
+        self.confident.append(confident)
         return len(self.names) - 1
 
     def find(self, name: str) -> int | None:
@@ -323,6 +328,11 @@ _NAMELIKE_RE = re.compile(r"(?:Mc|Mac|O['’]|D['’])?[" + _UP + "][" + _LO + r
 _NW = (r"(?:(?:Mc|Mac|O['’]|D['’])?[" + _UP + "][" + _LO + r"]+(?:-[" + _UP + "][" + _LO
        + r"]+)*)")   # a capitalised word
 _GAP = r"[ \t\u00a0]+"
+# Lower-case particles inside a name ("Isabella de la Cruz", "Ludovic van der Berg", "ap Rhys")
+_PARTICLES = {"van", "von", "der", "den", "de", "la", "le", "du", "da", "di", "del", "della",
+              "ap", "ab", "bin", "ibn", "al", "el", "ní", "nic", "ó", "y"}
+_PART = r"(?:(?:" + "|".join(sorted(_PARTICLES, key=len, reverse=True)) + r")" + _GAP + r")"
+_NAME_SEQ = _NW + r"(?:" + _GAP + _PART + r"{0,2}" + _NW + r"){0,2}"
 
 
 def _namelike(word: str, lower_words: set[str]) -> bool:
@@ -344,38 +354,40 @@ def _namelike(word: str, lower_words: set[str]) -> bool:
 _INTRO_BEFORE = re.compile(
     r"(?<![\w])(?:I['’]m|I\s+am|[Mm]y\s+name\s+is|[Mm]y\s+name['’]s|[Nn]ame['’]s|"
     r"[Cc]all\s+me|I['’]m\s+called|I\s+am\s+called|I\s+go\s+by|[Kk]nown\s+as)"
-    r"[ \t\u00a0]+(" + _NW + r"(?:" + _GAP + _NW + r"){0,2})")
+    r"[ \t\u00a0]+(" + _NAME_SEQ + r")")
 _INTRO_AFTER = re.compile(
     r"(?:^|(?<=[.!?,;:\n])|(?<=^[\"'])|(?<=[.!?,;:][ \t\u00a0]))[ \t\u00a0]*"
-    r"(" + _NW + r"(?:" + _GAP + _NW + r"){0,2})[ \t\u00a0]+(?:speaking|here)"
+    r"(" + _NAME_SEQ + r")[ \t\u00a0]+(?:speaking|here)"
     r"(?=[ \t\u00a0]*(?:[,.!;:\n]|$|from\b|calling\b))", re.MULTILINE)
 _THIS_IS = re.compile(
     r"(?:(?:\b(?:[Hh]i|[Hh]ello|[Hh]iya|[Mm]orning|[Aa]fternoon|[Ee]vening|[Yy]es|[Yy]eah)"
     r"[,!.]?[ \t\u00a0]+)[Tt]his\s+is|[Tt]his\s+is(?=[ \t\u00a0]+" + _NW + r"(?:" + _GAP + _NW
     + r"){0,2}[ \t\u00a0,]+(?:speaking|here|from|calling)\b))"
-    r"[ \t\u00a0]+(" + _NW + r"(?:" + _GAP + _NW + r"){0,2})")
+    r"[ \t\u00a0]+(" + _NAME_SEQ + r")")
 
 # Names mentioned in passing, recognised by what is said around them: a relation or person
 # noun before the name ("my colleague X", "a woman called X"), a verb of contact before it
 # ("spoke to X", "asked X", "chaired by X") or a verb of speech after it ("X said").
 _REL_BEFORE = re.compile(
     r"(?<![\w])(?:(?:[Mm]y|[Oo]ur|[Hh]er|[Hh]is|[Tt]heir|[Yy]our|[Aa]|[Tt]he)\s+"
-    r"(?:(?:line|new|old|former|previous)\s+)?"
+    r"(?:[\w-]+\s+){0,2}?"
     r"(?:colleague|manager|boss|deputy|director|husband|wife|partner|son|daughter|mother|"
     r"father|mum|mam|dad|sister|brother|friend|neighbour|neighbor|caseworker|case\s+worker|"
     r"social\s+worker|key\s+worker|adviser|advisor|GP|counterpart|predecessor|successor|"
     r"opposite\s+number|contact|mentor|supervisor|client|tenant|landlord|lead|analyst|"
-    r"officer|nurse|consultant|man|woman|lady|guy|chap|bloke|girl|boy|person|gentleman)"
+    r"officer|nurse|consultant|lawyer|solicitor|statistician|economist|scientist|engineer|"
+    r"liaison|champion|deputy|secretary|assistant|PA|"
+    r"man|woman|lady|guy|chap|bloke|girl|boy|person|gentleman|worker)"
     r"(?:\s*,)?|[Ss]omeone|[Ss]omebody|[Aa]\s+certain)"
     r"(?:\s+(?:called|named|by\s+the\s+name\s+of))?"
-    r"[ \t\u00a0]+(" + _NW + r"(?:" + _GAP + _NW + r"){0,2})")
+    r"[ \t\u00a0]+(" + _NAME_SEQ + r")")
 _VERB_BEFORE = re.compile(
     r"(?<![\w])(?:(?:spoke|speak|speaking|talk|talked|talking|wrote|write|writing|emailed|"
     r"reported|reporting|referred|refer|sent\s+it|send\s+it|forwarded\s+it|chatted|chat|"
     r"listen|listened)\s+(?:to|with)|asked|told|tell|met|meet|meeting\s+with|thanks\s+to|"
     r"contacted|contact|rang|ring|phoned|phone|cc['’]?d|copied\s+in|messaged|pinged|"
     r"(?:chaired|led|run|managed|signed\s+off|written|approved|sent|introduced)\s+by)"
-    r"[ \t\u00a0]+(" + _NW + r"(?:" + _GAP + _NW + r"){0,2})")
+    r"[ \t\u00a0]+(" + _NAME_SEQ + r")")
 # A name addressed: after a greeting or thanks and before punctuation ("Thanks, Priya.",
 # "Hello Alex,"), or at the end of a question after a comma ("What do you think, Priya?").
 _VOCATIVE = re.compile(
@@ -386,34 +398,91 @@ _VOCATIVE = re.compile(
 # An e-mail address whose local part is first.last (or first_last): that person's name.
 _EMAIL_NAME = re.compile(r"(?<![\w.+-])([A-Za-z]{2,})[._]([A-Za-z]{2,})\d*@")
 _VERB_AFTER = re.compile(
-    r"(" + _NW + r"(?:" + _GAP + _NW + r"){0,2})[ \t\u00a0]+"
+    r"(" + _NAME_SEQ + r")[ \t\u00a0]+"
     r"(?:said|says|told|asked|mentioned|emailed|rang|phoned|wrote|thinks|thought|suggested|"
     r"explained|agreed|replied|reckons|reckoned|felt|feels|insisted|admitted|warned|"
-    r"confirmed|promised|complained)\b")
+    r"confirmed|promised|complained|leads|led|runs|ran|monitors|manages|chairs|oversees|"
+    r"handles|owns|wouldn['’]t|couldn['’]t|didn['’]t|doesn['’]t|won['’]t)\b"
+    r"|(" + _NAME_SEQ + r")[ \t\u00a0]+in[ \t\u00a0]+(?:our|my|the|their|his|her)"
+    r"(?:[ \t\u00a0]+[a-z]+){0,2}[ \t\u00a0]+team\b")
+
+# Two or three name words together are a full name: mid-sentence (after a lower-case word or
+# a comma), or opening a sentence when each word is name-like; not when the last word or the
+# word after names a place or a thing ("Smith Square", "Goldacre Review", "Digital Economy Act").
+_PAIR = re.compile(r"(?<![\w'’-])(" + _NW + r"(?:" + _GAP + _PART + r"{0,2}" + _NW + r"){1,2})"
+                   r"(?![\w'’-]*[ \t\u00a0]+[A-Z])")
+_DETERMINERS = set("the a an my our your his her their its this that these those it we you he "
+                   "she they there here what which who when where why how".split())
+_THING_WORDS = set("""
+act acts bill review reviews institute guardian house square park street road lane avenue
+centre center council trust board agency service office university college hospital
+foundation partnership programme project group team unit regulation regulations directive
+strategy framework fund prize award lecture building hall tower court place way close
+gardens crescent terrace drive bridge station airport library museum gallery report
+standard standards model method test principle principles rule rules law index scale
+dataset database databank platform system portal toolkit network alliance forum
+rd st ave ln cres sq mews row walk hill
+""".split())
 
 
 def _discover_names(text: str, lower_words: set[str]) -> list[str]:
     """Names found by the rules above (each word of them name-like)."""
     out = []
     for m in _EMAIL_NAME.finditer(text):
-        name = [w.capitalize() for w in m.groups()]
+        # "DWP.DataSharing@": an acronym or a run-together phrase in a mixed-case address is
+        # not a name; an address in capitals throughout ("EILIDH.MACLEOD@") may still be one
+        address = text[m.start():text.find(" ", m.end()) if " " in text[m.end():] else None]
+        shouting = address.upper() == address
+        parts = m.groups()
+        if not shouting and any(not (w.islower() or w.istitle()) for w in parts):
+            continue
+        name = [w.capitalize() for w in parts]
         if all(_namelike(w, lower_words) for w in name):
             out.append(" ".join(name))
+    for m in _PAIR.finditer(text):
+        words = re.split(r"[ \t\u00a0]+", m.group(1))
+        names = [w for w in words if w.lower() not in _PARTICLES]
+        if names[-1].lower() in _THING_WORDS or any(w.lower() in _GENERIC for w in names):
+            continue
+        before = text[max(0, m.start() - 3):m.start()]
+        mid = bool(re.search(r"[a-z,;(][ \t\u00a0]+$", before))
+        if not mid:  # "Later Priya Patel": a word opening the sentence is not part of the name
+            while len(names) > 2 and not _namelike(names[0], lower_words):
+                words = words[words.index(names[1]):]
+                names = names[1:]
+        strict = all(_namelike(w, lower_words) for w in names)
+        # mid-sentence, a capitalised common word may open a name ("and Will Sharpe")
+        loose = mid and all(_namelike(w, lower_words) for w in names[1:]) and \
+            _NAMELIKE_RE.fullmatch(names[0]) and names[0].lower() not in _DETERMINERS | _NOT_NAMES \
+            | _HONORIFIC_WORDS | _ROLE_WORDS | _GENERIC
+        if strict and not mid and len(names) == 3:
+            words = words[words.index(names[1]):]  # "Ask Sam Hale": the verb opens the sentence
+        if strict or loose:
+            out.append(" ".join(words))
     for pat in (_INTRO_BEFORE, _INTRO_AFTER, _THIS_IS, _REL_BEFORE, _VERB_BEFORE, _VERB_AFTER,
                 _VOCATIVE):
         for m in pat.finditer(text):
             group = next(g for g in m.groups() if g)
             words = re.split(r"[ \t\u00a0]+", group)
+            if pat is _VERB_AFTER and m.group(1) is None:
+                pat_after = True
+            else:
+                pat_after = pat is _VERB_AFTER or pat is _INTRO_AFTER
             # the name is the longest run of name-like words from the start of the group
             # (from its end, for a name before a verb)
-            if pat is _VERB_AFTER or pat is _INTRO_AFTER:
+            if pat_after:
                 words = words[::-1]
             keep = []
-            for w in words:
+            for k, w in enumerate(words):
+                if w in _PARTICLES and keep and k + 1 < len(words):
+                    keep.append(w)
+                    continue
                 if not _namelike(w, lower_words):
                     break
                 keep.append(w)
-            if pat is _VERB_AFTER or pat is _INTRO_AFTER:
+            while keep and keep[-1] in _PARTICLES:
+                keep.pop()
+            if pat_after:
                 keep = keep[::-1]
                 # "X said" at a sentence start is often not a name ("Everyone said"): a
                 # single word there counts only when it is not the first word of a sentence.
@@ -421,6 +490,10 @@ def _discover_names(text: str, lower_words: set[str]) -> list[str]:
                     at = m.start(1) + len(group) - len(keep[0])
                     before = text[max(0, at - 2):at]
                     if not before.strip() or before.strip()[-1:] in ".!?:\"'":
+                        continue
+                    # "at Glasgow wrote": a place after a preposition, not a person
+                    if re.search(r"(?<![\w])(?:at|in|from|of|for|near|on|to|by)[ \t\u00a0]+$",
+                                 text[max(0, at - 6):at]):
                         continue
             if keep:
                 out.append(" ".join(keep))
@@ -620,6 +693,13 @@ def _spans(text: str, people: _People) -> list[tuple[int, int, str, object]]:
                 continue
             if not re.search(r"\s", found) and not found[:1].isupper():
                 continue
+            # a name that is also a word the document uses ("Grant", "Will") is the word when it
+            # opens a sentence ("Grant funding has..."), and the name elsewhere
+            if (not re.search(r"\s", found) and not people.confident[pid]
+                    and found.lower() in people.lower_words
+                    and re.search(r"(?:^|[.!?:\n][\"'’”)]*)[ \t\u00a0]*$",
+                                  text[max(0, m.start() - 4):m.start()])):
+                continue
             spans.append((m.start(), m.end(), "PERSON", pid))
     return spans
 
@@ -721,7 +801,7 @@ def redact(transcript: Transcript, *, extra_names: Iterable[str] = (), nlp=None
     lower_words = set(re.findall(r"(?<![\w'’])[a-zß-öø-ÿ][a-zß-öø-ÿ'’]*(?:-[a-zß-öø-ÿ]+)*",
                                  _EMAIL.sub(" ", text)))
 
-    people = _People()
+    people = _People(lower_words)
     for t in transcript.turns:
         if _is_person_name(t.speaker):
             people.add(t.speaker)
@@ -734,16 +814,16 @@ def redact(transcript: Transcript, *, extra_names: Iterable[str] = (), nlp=None
     for m in _TITLED.finditer(text):
         people.add(m.group(1))
     for name in _discover_names(text, lower_words):
-        people.add(name)
+        people.add(name, confident=False)
     if nlp is None:
         nlp = load_ner()
     if nlp is not False and nlp is not None and "ner" in getattr(nlp, "pipe_names", ()):
         for name in _ner_names(text, transcript.turns, nlp):
-            people.add(name)
+            people.add(name, confident=False)
     # A known part makes a full name of the name-like word beside it ("Dr Patel" ... "Priya
     # Patel"): the full name joins the same person, so it gets the same pseudonym.
     for name in _extend_known(text, people, lower_words):
-        people.add(name)
+        people.add(name, confident=False)
 
     pseudo = _Pseudonyms()
     chosen = _resolve(_spans(text, people))
