@@ -13,17 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .errors import QualError
+from .errors import QualError, printable
 
 DEFAULT_DB = "qual.db"
 
 
+# Every line printed here is one line: control characters in file names are escaped
 def _print(*args):
-    print(*args, flush=True)
+    print(*(printable(a) for a in args), flush=True)
 
 
 def _err(msg: str):
-    print(f"qual: error: {msg}", file=sys.stderr, flush=True)
+    print(f"qual: error: {printable(msg)}", file=sys.stderr, flush=True)
 
 
 # -- composition -------------------------------------------------------------------------
@@ -116,11 +117,34 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
                 changed = store.document(doc_id)["version"] > 1
                 report.documents.append((transcript.name, doc_id,
                                          "changed" if changed else "new"))
-            except StoreError:
-                raise
+            except StoreError as e:
+                raise _stopped_while_storing(e, report, files, path) from None
             except QualError as e:
                 report.failures.append((str(path), str(e)))
     return report
+
+
+def _stopped_while_storing(e, report: IngestReport, files: list, path: Path):
+    """A StoreError (disk full, locked, read-only, damaged) that stopped ``ingest`` at ``path``,
+    saying exactly what this run had stored by then: each document is its own transaction,
+    so those before ``path`` are kept whole and ``path`` and the files after it are not."""
+    from .errors import StoreError
+
+    stored = [d for d in report.documents if d[2] != "unchanged"]
+    if not report.documents:
+        return e                          # nothing stored by this run: the message is true
+    message = e.message.removesuffix("; nothing was written")
+    after = len(files) - files.index(path) - 1
+    kept = (f"{len(stored)} document(s) were stored before the stop, whole (the last: "
+            f"{printable(stored[-1][0])}; none coded yet)" if stored else
+            "no new document was stored (those read were already in the store)")
+    unchanged = len(report.documents) - len(stored)
+    if stored and unchanged:
+        kept += f" and {unchanged} were already stored"
+    rest = f", nor the {after} file(s) after it" if after else ""
+    return StoreError(f"{message}; {kept}; {printable(str(path))} was not stored{rest}; free "
+                      "the fault and run the command again: what is stored is not read again",
+                      path=e.path)
 
 
 def _same_params(stored: dict, params) -> bool:
@@ -139,6 +163,7 @@ def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
     """Code the stakeholder segments of ``document_ids`` in one run. Returns a summary dict."""
     from .coder import EmbeddingCoder
     from .embed import CachedEmbedder, machine_cache, progress
+    from .errors import StoreError
     from .review import reviewer_examples
 
     cached = CachedEmbedder(embedder, store, machine=machine_cache())
@@ -158,6 +183,7 @@ def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
         parameters={**coder.get_params(), "reviewer_examples": len(examples),
                     "segmentation": sorted({p for p in docs["parameters"]})},
         input_hashes=dict(zip(docs["name"], docs["sha256"])))
+    coded = 0
     try:
         # Embed everything first (cached, committed in chunks, longest texts batched together),
         # then code and store in batches.
@@ -172,9 +198,19 @@ def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
                     for row in pred[score_cols].itertuples(index=False)]
                 pred["segment_id"] = part["segment_id"].to_numpy()
                 store.add_codes(run_id, pred)
+                coded += len(part)
                 bar.update(len(part))
-    except BaseException:
-        store.finish_run(run_id, "failed")
+    except BaseException as e:
+        try:
+            store.finish_run(run_id, "failed")
+        except StoreError:
+            pass                          # (a full disk): the run stays incomplete, unused
+        if isinstance(e, StoreError):
+            raise StoreError(
+                f"{e.message.removesuffix('; nothing was written')}; the {len(docs)} "
+                f"document(s) of this run are stored, but coding stopped after {coded} of "
+                f"{len(segs)} segments: run {run_id} is incomplete and none of its codes are "
+                "used; free the fault and run `code` again", path=e.path) from None
         raise
     store.finish_run(run_id, "complete")
     return {"run_id": run_id, "segments": len(segs), "embedded": cached.computed,
@@ -198,7 +234,10 @@ def _new_or_existing_store(args):
     try:
         yield store
     finally:
-        empty = created and store.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0] == 0
+        try:
+            empty = created and store.document_count() == 0
+        except QualError:
+            empty = False                 # a damaged or unreadable store: leave it as it is
         store.close()
         if empty:
             for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
@@ -385,7 +424,7 @@ def main(argv=None) -> int:
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, QualWarning):
-            print(f"qual: warning: {message}", file=sys.stderr, flush=True)
+            print(f"qual: warning: {printable(message)}", file=sys.stderr, flush=True)
         else:
             previous(message, category, filename, lineno, file, line)
 

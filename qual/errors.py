@@ -2,6 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
+# C0 and C1 controls (newline, carriage return, escape, ...), DEL, Unicode line and paragraph
+# separators, bidirectional overrides and isolates, and lone surrogates (bytes of a file name
+# that are not UTF-8, which cannot even be printed)
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e"
+                          "\u2066-\u2069\ud800-\udfff]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\n``, ``\\x1b``,
+    ``\\u202e``), so that a file name holding a newline, a terminal escape sequence or a
+    right-to-left override cannot forge or hide lines of qual's output."""
+    def escape(m: re.Match) -> str:
+        c = m.group()
+        return _ESCAPES.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+    return _UNPRINTABLE.sub(escape, str(text))
+
 
 class QualError(Exception):
     """Base class for errors reported to the user as one clear line."""
@@ -17,7 +37,7 @@ class QualError(Exception):
     def __str__(self) -> str:
         where = ""
         if self.path:
-            where = self.path
+            where = printable(self.path)
             if self.line is not None:
                 where += f":{self.line}"
             where += ": "
@@ -51,5 +71,5 @@ class QualWarning(UserWarning):
         self.line = line
         where = ""
         if self.path:
-            where = self.path + (f":{line}" if line is not None else "") + ": "
+            where = printable(self.path) + (f":{line}" if line is not None else "") + ": "
         super().__init__(f"{where}{message}")

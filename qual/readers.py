@@ -1355,7 +1355,9 @@ def find_transcripts(paths) -> tuple[list[Path], list[tuple[Path, str]]]:
     Returns ``(files, skipped)``. Folders are walked recursively in sorted, stable order; in a
     folder, files with an unsupported extension are returned in ``skipped`` with the reason,
     while hidden files and folders, Office lock files (``~$...``), ``metadata.csv``,
-    ``redact.txt`` and ``README*`` are ignored silently. A file named explicitly is always
+    ``redact.txt`` and ``README*`` are ignored silently. A symbolic link (to a file or folder)
+    that leads outside the folder is not followed, and is listed in ``skipped``; one within
+    it is read as the file it points to (once). A file named explicitly is always
     returned (even with an unsupported extension, so that :func:`read_transcript` reports it).
     A path that does not exist raises :class:`ReadError`. Duplicates are listed once.
     """
@@ -1379,12 +1381,22 @@ def find_transcripts(paths) -> tuple[list[Path], list[tuple[Path, str]]]:
             add(p)
             continue
         found = []
+        inside = p.resolve()
         for root, dirs, names in os.walk(p):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            # os.walk does not enter linked folders; one leading out of the folder is reported
+            found.extend(Path(root) / d for d in dirs if (Path(root) / d).is_symlink())
             for name in names:
                 found.append(Path(root) / name)
         for f in sorted(found, key=lambda f: f.relative_to(p).parts):
-            if _silently_ignored(f.name) or not f.is_file():
+            if _silently_ignored(f.name):
+                continue
+            if f.is_symlink():
+                target = f.resolve()
+                if not target.is_relative_to(inside):
+                    skipped.append((f, f"a symbolic link to {target}, outside {p}; not followed"))
+                    continue
+            if not f.is_file():
                 continue
             ext = f.suffix.lower()
             if ext not in SUPPORTED:

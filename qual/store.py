@@ -14,10 +14,12 @@ This is the only module that writes SQL. Everything else asks it for plain data
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
 import time
+import types
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -198,6 +200,31 @@ def _is_locked(e: Exception) -> bool:
     return "locked" in msg or "busy" in msg
 
 
+class StoreDamaged(StoreError):
+    """The store file is damaged: SQLite finds a corrupt page or no database where one should
+    be. Nothing qual does can repair it; restore a backup."""
+
+
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _is_damaged(e: Exception) -> bool:
+    code = getattr(e, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    msg = str(e)
+    return "malformed" in msg or "not a database" in msg
+
+
+#: store path -> (size, mtime, inode) of the file and its WAL when quick_check last passed
+_CHECKED: dict[str, list] = {}
+
+
+def _damaged(path, detail) -> StoreDamaged:
+    return StoreDamaged(f"the store is damaged ({detail}): restore a backup", path=path)
+
+
 def _is_readonly(e: Exception) -> bool:
     msg = str(e)
     return "readonly" in msg or "read-only" in msg
@@ -298,11 +325,20 @@ class VectorCache:
 
 
 class Store:
-    """A qual project store. ``Store(path)`` creates or opens (and migrates) the file."""
+    """A qual project store. ``Store(path)`` creates or opens (and migrates) the file.
 
-    def __init__(self, path: str | Path = "qual.db", *, timeout: float | None = None):
+    A damaged file (a corrupt page, found when it is read) raises :class:`StoreDamaged` from
+    whichever method meets it, never a bare ``sqlite3.DatabaseError``."""
+
+    def __init__(self, path: str | Path = "qual.db", *, timeout: float | None = None,
+                 create: bool = True, check: bool = False):
         """``timeout``: seconds to wait for another process's write to finish before a write
-        fails with a StoreError (default: ``$QUAL_BUSY_TIMEOUT``, else 30)."""
+        fails with a StoreError (default: ``$QUAL_BUSY_TIMEOUT``, else 30).
+
+        A new store is made only where no file exists, and only with ``create``; an existing
+        file that is empty or not an SQLite database is refused, never turned into a store.
+        ``check`` reads every page first (``PRAGMA quick_check``: about a second per GB), so
+        damage anywhere is a :class:`StoreDamaged` now rather than when that page is read."""
         self.path = Path(path)
         if timeout is None:
             try:
@@ -315,6 +351,7 @@ class Store:
             raise StoreError("is a folder, expected a qual store file", path=self.path)
         if not self.path.parent.exists():
             raise StoreError("the folder for the store does not exist", path=self.path)
+        self._refuse_foreign_file(create)
         try:
             self.conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None,
                                         check_same_thread=False)
@@ -326,10 +363,65 @@ class Store:
                 raise StoreError(f"could not switch to WAL mode (got {mode})", path=self.path)
             self.conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
+            if check:
+                self._check_pages()
         except sqlite3.DatabaseError as e:
-            if _is_readonly(e) or _is_locked(e):
+            if hasattr(self, "conn"):
+                self.conn.close()
+            if _is_readonly(e) or _is_locked(e) or _is_damaged(e):
                 raise self._error(e) from None
             raise StoreError(f"cannot open the store: {e}", path=self.path) from None
+        except StoreError:
+            if hasattr(self, "conn"):
+                self.conn.close()
+            raise
+
+    def _check_pages(self) -> None:
+        """Read every page (``PRAGMA quick_check``); StoreDamaged if one is damaged. A file
+        that checked out and has not changed since (same size and time, of it and its WAL)
+        is not read again, so the app can check on every page view."""
+        stamp = []
+        for p in (self.path, Path(f"{self.path}-wal")):
+            try:
+                st = p.stat()
+                stamp.append((st.st_size, st.st_mtime_ns, st.st_ino))
+            except OSError:
+                stamp.append(None)
+        key = str(self.path.resolve())
+        if _CHECKED.get(key) == stamp:
+            return
+        problems = [r[0] for r in self.conn.execute("PRAGMA quick_check(1)")]
+        if problems != ["ok"]:            # (its report names pages: SQLite's words instead)
+            _CHECKED.pop(key, None)
+            raise _damaged(self.path, "database disk image is malformed")
+        _CHECKED[key] = stamp
+
+    def _refuse_foreign_file(self, create: bool) -> None:
+        """Refuse to open a path that is not a store: a missing file unless ``create``, an
+        empty file (SQLite would silently make it a new, empty store), or a file that is not
+        SQLite."""
+        try:
+            with open(self.path, "rb") as f:
+                head = f.read(len(_SQLITE_HEADER))
+        except FileNotFoundError:
+            if not create:
+                raise StoreError("no store here; run `python -m qual code PATH...` first, or "
+                                 "pass --db", path=self.path) from None
+            return
+        except OSError as e:
+            raise StoreError(f"cannot read the store: {e.strerror or e}", path=self.path) from None
+        if head == _SQLITE_HEADER:
+            return
+        if not head:
+            wal = Path(f"{self.path}-wal")
+            if wal.exists() and wal.stat().st_size:
+                return                    # a store whose pages are all still in its WAL file
+            raise StoreError("is an empty file, not a qual store; nothing was changed (give the "
+                             "path of your store with --db, or remove the empty file and run "
+                             "`python -m qual code PATH...` to make a new store there)",
+                             path=self.path)
+        raise StoreError("is not a qual store (not an SQLite database file); nothing was "
+                         "changed (give the path of your store with --db)", path=self.path)
 
     # -- plumbing -------------------------------------------------------------------------
     def close(self) -> None:
@@ -382,6 +474,8 @@ class Store:
     def _error(self, e: Exception) -> StoreError:
         """A StoreError naming the store for an SQLite fault, in the analyst's words."""
         msg = str(e)
+        if _is_damaged(e):
+            return _damaged(self.path, msg)
         if _is_readonly(e):
             msg = ("cannot write to the store: it is read-only (check the permissions of the "
                    "file and its folder, or copy it somewhere writable)")
@@ -840,6 +934,9 @@ class Store:
                           (sid, reviewer, now(), note, memo, sid))
             return list(replaced)
 
+    def document_count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+
     def decision_count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
 
@@ -980,3 +1077,23 @@ class Store:
             run_id = latest["id"] if latest else -1
         return self._df("SELECT segment_id, topic FROM segment_topics WHERE run_id=?"
                         " ORDER BY segment_id", (run_id,))
+
+
+def _damage_guard(method):
+    """``method`` with a bare SQLite corruption error turned into :class:`StoreDamaged`."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as e:
+            if _is_damaged(e):
+                raise _damaged(self.path, e) from None
+            raise
+    return guarded
+
+
+# A corrupt page can be met by any query, so every method of Store reports it the same way.
+for _name, _method in list(vars(Store).items()):
+    if isinstance(_method, types.FunctionType) and _name not in ("__init__", "transaction"):
+        setattr(Store, _name, _damage_guard(_method))
+del _name, _method

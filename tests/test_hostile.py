@@ -275,3 +275,124 @@ def test_hostile_refi_qda_imports_each_get_one_line_quickly_and_disclose_nothing
         assert r.returncode == 2 and took < 30, (name, r.stderr, took)
         assert line.startswith(f"qual: error: {path.name}{expected}"), (name, line)
         assert "TOP-SECRET" not in r.stdout + r.stderr and not out.exists()
+
+
+# -- 4. a damaged store, an empty or foreign file as a store ------------------------------------
+def _damage(db: Path, table: str = "segments") -> None:
+    """Overwrite the root page of ``table`` with garbage, as a failing disk or a bad copy
+    would (the store is checkpointed first so that every page is in the main file)."""
+    import sqlite3
+
+    c = sqlite3.connect(db)
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    root = c.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    page = c.execute("PRAGMA page_size").fetchone()[0]
+    c.close()
+    with open(db, "r+b") as f:
+        f.seek(page * (root - 1))
+        f.write(b"\xff" * page)
+
+
+def test_a_damaged_store_is_one_line_in_every_command_and_a_short_message_in_the_app(
+        coded_store, tmp_path, capsys, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from qual.cli import main
+    from qual.store import Store, StoreDamaged
+
+    db = coded_store.path
+    coded_store.close()
+    _damage(db)
+    (tmp_path / "new.txt").write_text(TURNS, encoding="utf-8")
+    expected = (f"qual: error: {db}: the store is damaged (database disk image is malformed): "
+                "restore a backup")
+    for args in (["export", "--format", "csv", "--output", str(tmp_path / "c.csv")],
+                 ["export", "--format", "qdpx", "--output", str(tmp_path / "c.qdpx")],
+                 ["summarise", "--output", str(tmp_path / "summary")],
+                 ["agreement"],
+                 ["decisions", "export", "--output", str(tmp_path / "d.csv")],
+                 ["code", str(tmp_path / "new.txt")]):
+        status = main([*args, "--db", str(db)])
+        err = capsys.readouterr().err
+        assert (status, err.strip()) == (2, expected), args
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.txt", "qual.db"]  # no output
+    with pytest.raises(StoreDamaged):                       # the API: a clear exception type
+        Store(db).segments()
+    with pytest.raises(StoreDamaged):                       # found at once when asked to check
+        Store(db, check=True)
+
+    monkeypatch.setenv("QUAL_DB", str(db))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [expected.removeprefix("qual: error: ")]
+
+
+@pytest.mark.parametrize("content", [b"", b"name,themes\nnot a store\n"])
+def test_an_empty_or_foreign_file_is_never_made_a_store(tmp_path, capsys, content):
+    from qual.cli import main
+
+    db = tmp_path / "qual.db"
+    db.write_bytes(content)
+    (tmp_path / "t.txt").write_text(TURNS, encoding="utf-8")
+    why = ("is an empty file, not a qual store" if not content else
+           "is not a qual store (not an SQLite database file)")
+    for args in (["export", "--format", "csv", "--output", str(tmp_path / "c.csv")],
+                 ["summarise", "--output", str(tmp_path / "summary")],
+                 ["agreement"], ["decisions", "export", "--output", str(tmp_path / "d.csv")],
+                 ["ingest", str(tmp_path / "t.txt")]):
+        status = main([*args, "--db", str(db)])
+        err = capsys.readouterr().err
+        assert status == 2 and err.startswith(f"qual: error: {db}: {why}"), (args, err)
+        assert err.count("\n") == 1
+    assert db.read_bytes() == content                           # left exactly as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["qual.db", "t.txt"]
+
+
+def test_a_read_only_command_on_a_missing_store_creates_nothing(tmp_path, capsys):
+    from qual.cli import main
+
+    assert main(["agreement", "--db", str(tmp_path / "none.db")]) == 2
+    assert "no store here" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- 5. links out of the folder, control characters in file names --------------------------------
+def test_links_out_of_the_folder_are_not_followed_but_listed(tmp_path):
+    outside = tmp_path / "elsewhere"
+    (outside / "private").mkdir(parents=True)
+    secret = TURNS.replace("legal review", "SECRET-OUTSIDE review")
+    (outside / "secret.txt").write_text(secret, encoding="utf-8")
+    (outside / "private" / "more.txt").write_text(secret, encoding="utf-8")
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "a.txt").write_text(TURNS, encoding="utf-8")
+    (folder / "link.txt").symlink_to(outside / "secret.txt")
+    (folder / "linked_folder").symlink_to(outside / "private", target_is_directory=True)
+    (folder / "same.txt").symlink_to("a.txt")                 # within the folder: fine, read once
+    r, _ = run_qual("ingest", "t", cwd=tmp_path, memory=None)
+    assert r.returncode == 0, r.stderr
+    assert (f"skipped t/link.txt: a symbolic link to {outside / 'secret.txt'}, outside t; "
+            "not followed") in r.stdout.splitlines()
+    assert (f"skipped t/linked_folder: a symbolic link to {outside / 'private'}, outside t; "
+            "not followed") in r.stdout.splitlines()
+    assert "documents read: 1 (1 new, 0 unchanged), failed: 0" in r.stdout
+    assert b"SECRET-OUTSIDE" not in (tmp_path / "qual.db").read_bytes()
+
+
+def test_control_characters_in_file_names_cannot_forge_output_lines(tmp_path):
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "ok.txt").write_text(TURNS, encoding="utf-8")
+    (folder / "copy\nqual: error: forged.txt").write_text(TURNS, encoding="utf-8")  # duplicate
+    (folder / "bad\r\x1b[2Jname.txt").write_text("no turns here\n", encoding="utf-8")
+    (folder / "notes\nfake.pdf").write_bytes(b"%PDF-1.4")
+    r, _ = run_qual("ingest", "t", cwd=tmp_path, memory=None)
+    assert r.returncode == 1, r.stderr
+    out, err = r.stdout.splitlines(), r.stderr.splitlines()
+    assert not any(ln.startswith("qual: error: forged") for ln in out + err)
+    assert "\x1b" not in r.stdout + r.stderr and "\r" not in r.stdout + r.stderr
+    assert len(err) == 1 and err[0].startswith("qual: error: t/bad\\r\\x1b[2Jname.txt: no speaker")
+    assert any(ln.startswith("skipped t/ok.txt: duplicate of t/copy\\nqual: error: forged.txt")
+               for ln in out)                          # (the copy sorts first, so it is read)
+    assert "skipped t/notes\\nfake.pdf: unsupported file type '.pdf'" in out

@@ -14,7 +14,7 @@ def run(args) -> int:
     from ..store import Store
 
     codebook = load_codebook(args.codebook)
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:
         result = agreement(store, codebook.theme_ids, blind_only=args.blind_only)
     pairs, dis = result["pairs"], result["disagreements"]
     if pairs.empty:

@@ -27,12 +27,22 @@ def run(args) -> int:
                               "(its parent folder is missing)" if not out.exists()
                               else "is a file, expected a folder", path=out)
         out.mkdir()
-    codebook = load_codebook(args.codebook)
-    with Store(args.db) as store:
-        summary = summary_from_store(store, codebook, reviewed_only=args.reviewed_only,
-                                     quotes_per_theme=args.quotes,
-                                     max_per_stakeholder=args.max_per_stakeholder)
-    files = write_summary(summary, codebook, out)
+        made = out
+    else:
+        made = None
+    try:
+        codebook = load_codebook(args.codebook)
+        with Store(args.db) as store:
+            summary = summary_from_store(store, codebook, reviewed_only=args.reviewed_only,
+                                         quotes_per_theme=args.quotes,
+                                         max_per_stakeholder=args.max_per_stakeholder)
+        files = write_summary(summary, codebook, out)
+    except BaseException:
+        if made is not None:              # a failed run leaves no folder (empty or half-full)
+            import shutil
+
+            shutil.rmtree(made, ignore_errors=True)
+        raise
     run_info = summary.run or {}
     if run_info.get("codebook_version") and run_info["codebook_version"] != codebook.version:
         print(f"warning: the run was coded with codebook version {run_info['codebook_version']}"
