@@ -512,14 +512,15 @@ def page_transcript():
         paragraphs = [p for p in paragraphs if p["turn"] in hit]
     if not paragraphs:
         st.info("No turn matches these filters.")
-    st.markdown("\n".join(transcript_html(p, marked, blind, focus) for p in paragraphs),
+    anchored: set = set()
+    st.markdown("\n".join(transcript_html(p, marked, blind, focus, anchored) for p in paragraphs),
                 unsafe_allow_html=True)
     if focus in marked.index:
         scroll_to(f"seg-{int(focus)}")
     document_memos(int(doc["id"]))
 
 
-def transcript_html(p: dict, marked: pd.DataFrame, blind: bool, focus) -> str:
+def transcript_html(p: dict, marked: pd.DataFrame, blind: bool, focus, anchored: set) -> str:
     """One paragraph as HTML on one line (no blank line can end the HTML block); all text
     goes through in_html, and each segment's first piece carries the anchor ``seg-ID``."""
     out = []
@@ -540,8 +541,8 @@ def transcript_html(p: dict, marked: pd.DataFrame, blind: bool, focus) -> str:
             tip, style = f"segment {sid}", "border-bottom:1px dotted #999"
         if sid == focus:
             style += ";outline:2px solid #e69f00"
-        anchor = f' id="seg-{sid}"' if sid not in p.get("_seen", set()) else ""
-        p.setdefault("_seen", set()).add(sid)
+        anchor = f' id="seg-{sid}"' if sid not in anchored else ""
+        anchored.add(sid)
         out.append(f'<span{anchor} title="{R.safe_markup(tip, newlines="&#10;")}" '
                    f'style="{style}">{in_html(piece)}</span>')
     muted = "color:#777;" if p["role"] == "interviewer" else ""

@@ -662,6 +662,8 @@ def transcript_paragraphs(text: str, turns: pd.DataFrame, segments: pd.DataFrame
 
 
 # -- showing user text in the app ----------------------------------------------------------
+_AUTOLINK = re.compile(r"(?i)(?:https?|ftp|mailto|xmpp|www)(?=&#58;|&#46;)|\w(?=&#64;)")
+
 #: characters that Markdown, HTML or Streamlit's own syntax (colours, icons, math) act on
 _MARKUP = frozenset("\\`*_{}[]()<>#+-.!|~&\"'$:=@")
 
@@ -679,6 +681,10 @@ def safe_markup(text, *, newlines: str = "\n") -> str:
     s = str(text).replace("\r\n", "\n").replace("\r", "\n")
     s = "".join(f"&#{ord(c)};" if c in _MARKUP or (ord(c) < 32 and c not in "\n\t") else c
                 for c in s)
+    # Markdown turns web addresses in the text into links after decoding the references
+    # above (GFM autolinks): an invisible zero-width space after "http", "www" or before
+    # "@" keeps them text
+    s = _AUTOLINK.sub(lambda m: m.group(0) + "&#8203;", s)
     if newlines == "\n":        # an indented line would be a code block, which shows "&#33;"
         return "\n".join(line.lstrip(" \t") for line in s.split("\n"))
     return s.replace("\t", " ").replace("\n", newlines)

@@ -99,3 +99,98 @@ def test_beyond_this_machine_a_reviewer_signs_in_with_a_password(coded_store, tm
             browser.close()
     with Store(coded_store.path) as s:
         assert s.decisions()["reviewer"].tolist() == ["fay"]
+
+
+# -- stores written for the review sequences (tests/test_review_sequences.py) -----------------
+from test_review_sequences import (  # noqa: E402,F401  (fixtures)
+    OVERLAY, _hostile_template, _reading_template, hostile_store,
+    reading_store)
+
+
+def _open(p, url):
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url, wait_until="domcontentloaded")
+    return browser, page
+
+
+def _go_to(page, name: str):
+    from playwright.sync_api import expect
+
+    page.locator('[data-testid="stSidebar"]').get_by_text(name, exact=True).click()
+    expect(page.get_by_role("heading", name=name)).to_be_visible(timeout=30_000)
+
+
+def test_markup_in_the_data_is_shown_as_text_and_fetches_nothing(hostile_store, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    beacon_requests = []
+    with _serve(hostile_store, tmp_path) as (url, _), sync_playwright() as p:
+        browser, page = _open(p, url)
+        page.on("request", lambda r: beacon_requests.append(r.url)
+                if "127.0.0.1:9/" in r.url else None)
+        try:
+            name = page.get_by_label("Your name (recorded on every decision)")
+            name.wait_for(timeout=30_000)
+            name.fill(OVERLAY)                      # a hostile reviewer name, typed in
+            name.press("Enter")
+            expect(page.locator("button:enabled", has_text="Reject (no theme)")).to_have_count(
+                1, timeout=30_000)
+
+            def check(where):
+                page.wait_for_timeout(1500)          # let any image load start
+                assert page.locator('img[src*="127.0.0.1:9"]').count() == 0, where
+                assert page.locator('a[href*="127.0.0.1:9"]').count() == 0, where
+                assert page.locator('[style*="position:fixed"],[style*="position: fixed"]'
+                                    ).filter(has_text="overlay").count() == 0, where
+
+            expect(page.get_by_text("![x](http").first).to_be_visible(timeout=30_000)  # text
+            check("review queue")
+            page.get_by_role("button", name="Reject (no theme)").click()
+            expect(page.get_by_text("Saved: reject on segment")).to_be_visible(timeout=30_000)
+            page.locator("summary", has_text="Filters and order").click()
+            page.get_by_text("reviewed", exact=True).first.click()      # cards decided so far
+            expect(page.get_by_text("Now:").first).to_be_visible(timeout=30_000)
+            check("reviewed card")
+            for name in ("Transcript", "Topics", "Overview"):
+                _go_to(page, name)
+                check(name)
+            page.screenshot(path=str(REPO / "test-artifacts" / "hostile_overview.png"))
+        finally:
+            browser.close()
+    assert beacon_requests == []
+
+
+def test_transcript_paragraphs_grey_turns_and_the_jump_from_a_card(reading_store, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    with Store(reading_store) as s:
+        segs = s.segments()
+    long = int(segs[segs["text"].str.contains("\n\n")].iloc[0]["segment_id"])
+    with _serve(reading_store, tmp_path) as (url, _), sync_playwright() as p:
+        browser, page = _open(p, url + "/?reviewer=ann")      # the name from the address
+        try:
+            card = page.get_by_text("· segment ").first
+            card.wait_for(timeout=30_000)
+            sid = int(card.inner_text().rsplit("segment", 1)[1])
+            expect(page.locator("button:enabled", has_text="Reject (no theme)")).to_have_count(
+                1, timeout=30_000)
+            page.get_by_role("button", name="Show in the transcript").click()
+            target = page.locator(f"#seg-{sid}")
+            expect(target).to_be_in_viewport(timeout=30_000)
+            assert "outline" in (target.get_attribute("style") or "")
+            # a two-paragraph segment is highlighted in both paragraphs
+            pieces = page.locator(f'span[title^="segment {long} |"]')
+            expect(pieces).to_have_count(2)
+            for i in range(2):
+                bg = pieces.nth(i).evaluate("e => getComputedStyle(e).backgroundColor")
+                assert bg not in ("rgba(0, 0, 0, 0)", "transparent")
+            # interviewer turns, continuation paragraphs too, are grey; stakeholders' are not
+            colours = page.locator("p", has_text="what has changed over the last year").evaluate(
+                "e => getComputedStyle(e).color")
+            ann = page.locator("p", has_text="Better documentation of the fields").evaluate(
+                "e => getComputedStyle(e).color")
+            assert colours == "rgb(119, 119, 119)" and ann != colours
+            page.screenshot(path=str(REPO / "test-artifacts" / "transcript.png"), full_page=True)
+        finally:
+            browser.close()

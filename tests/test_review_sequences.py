@@ -267,3 +267,229 @@ def test_the_reviewer_name_survives_a_reload(coded_store, monkeypatch):
     assert not reloaded.button(key="accept").disabled
     reloaded.button(key="accept").click().run()
     assert _decisions(coded_store.path)["reviewer"].tolist() == ["Ann Lee"]
+
+
+# -- stores written for these tests -------------------------------------------------------
+READING = """Interviewer: Thanks for joining us today. Could you tell me how data sharing works in your team?
+
+And, before you answer that, what has changed over the last year or so?
+
+Ann Lee: We share data with three other departments every week, mostly through the agreed templates that legal signed off.
+
+The legal gateway still took months to agree, though, and our data engineers rebuild every extract by hand.
+
+Interviewer: What would help most, do you think?
+
+Ann Lee: Better documentation of the fields would help the people who receive the data, and it is cheap to do.
+"""
+
+OVERLAY = '<a href="http://127.0.0.1:9/o" style="position:fixed;inset:0">overlay</a>'
+BEACON = "<img src=http://127.0.0.1:9/beacon>"
+MD_IMAGE = "![x](http://127.0.0.1:9/b.png)"
+HOSTILE = f"{OVERLAY} {BEACON} {MD_IMAGE}"
+HOSTILE_DOC = f"""---
+sector: '{HOSTILE}'
+stakeholders: Bo Ray
+---
+Interviewer: Tell me about sharing {HOSTILE} please?
+
+Bo Ray: We share data with partners every month {OVERLAY} and {BEACON} and {MD_IMAGE} but the legal agreements take far too long to sign.
+
+Interviewer: And the data itself?
+
+Bo Ray: The data itself is fine, mostly, once it arrives in a usable format for us.
+"""
+#: live markup from data: a tag, a Markdown image or link to the beacon host, a script link
+LIVE = re.compile(r"<a[\s>]|<img|!\[|\]\(\s*https?:|javascript:", re.I)
+
+
+def _template(tmp_path_factory, name: str, text: str, embedder, codebook, nlp):
+    folder = tmp_path_factory.mktemp(name)
+    (folder / f"{name}.txt").write_text(text, encoding="utf-8")
+    path = folder / "qual.db"
+    build_store(path, [folder / f"{name}.txt"], embedder, codebook, nlp).close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def _reading_template(tmp_path_factory, embedder, codebook, nlp):
+    return _template(tmp_path_factory, "reading", READING, embedder, codebook, nlp)
+
+
+@pytest.fixture(scope="session")
+def _hostile_template(tmp_path_factory, embedder, codebook, nlp):
+    """A store whose every user-supplied text carries live markup: transcript text and the
+    interviewer's question, metadata, document and speaker names, a reviewer's name and memo
+    (as `decisions import --reviewer` would store them), a document memo, topic keywords and
+    examples."""
+    path = _template(tmp_path_factory, "hostile", HOSTILE_DOC, embedder, codebook, nlp)
+    with Store(path) as s:
+        segs = s.segments()
+        R.apply_decision(s, int(segs.iloc[-1]["segment_id"]), OVERLAY, "recode",
+                         themes=["people"], memo=HOSTILE, codebook=codebook)
+        doc = int(s.documents().iloc[0]["id"])
+        R.add_memo(s, BEACON, HOSTILE, document_id=doc)
+        run = s.start_run("topics", codebook_version=codebook.version)
+        s.add_topics(run, pd.DataFrame([{
+            "topic": 0, "size": len(segs), "keywords": HOSTILE, "theme": "people",
+            "subcode": codebook.subcode_ids[0], "similarity": 0.5, "emergent": True,
+            "examples": [HOSTILE], "label": HOSTILE}]),
+            pd.DataFrame({"segment_id": segs["segment_id"], "topic": 0}))
+        s.finish_run(run, "complete")
+    con = sqlite3.connect(path)                  # names a reader would not produce
+    with con:
+        con.execute("UPDATE documents SET name = ?", (f"{BEACON}{MD_IMAGE}.txt",))
+        con.execute("UPDATE turns SET speaker = ? WHERE speaker = 'Bo Ray'", (f"Bo {BEACON} Ray",))
+        con.execute("UPDATE segments SET speaker = ? WHERE speaker = 'Bo Ray'",
+                    (f"Bo {BEACON} Ray",))
+    con.close()
+    return path
+
+
+def _copy(template, tmp_path):
+    path = tmp_path / "qual.db"
+    shutil.copy(template, path)
+    return path
+
+
+@pytest.fixture
+def reading_store(_reading_template, tmp_path):
+    return _copy(_reading_template, tmp_path)
+
+
+@pytest.fixture
+def hostile_store(_hostile_template, tmp_path):
+    return _copy(_hostile_template, tmp_path)
+
+
+# -- the transcript page ---------------------------------------------------------------------
+def _transcript(at) -> str:
+    return next(m.value for m in at.markdown if "<p style=" in m.value)
+
+
+def test_transcript_keeps_paragraphs_greys_interviewer_turns_and_marks_whole_segments(
+        reading_store, monkeypatch):
+    with Store(reading_store) as s:
+        segs = s.segments()
+        doc = s.document(int(s.documents().iloc[0]["id"]))
+        turns = s.turns(doc["id"])
+    long = segs[segs["text"].str.contains("\n\n")].iloc[0]     # a segment of two paragraphs
+    sid = int(long["segment_id"])
+    at = _app(reading_store, monkeypatch, reviewer="ann")
+    at.radio(key="page").set_value("Transcript").run()
+    assert not at.exception
+    page = _transcript(at)
+    assert not re.search(r"\n[ \t]*\n", page)           # no blank line can end the HTML block
+    paragraphs = re.findall(r"<p style=\"([^\"]*)\">(.*?)</p>", page)
+    expected = R.transcript_paragraphs(doc["text"], turns, segs)
+    assert len(paragraphs) == len(expected) == 6
+    for (style, _), p in zip(paragraphs, expected):     # continuation paragraphs greyed too
+        assert ("color:" in style) == (p["role"] == "interviewer")
+    pieces = [body for _, body in paragraphs if f'title="segment {sid} ' in body]
+    assert len(pieces) == 2 and page.count(f'id="seg-{sid}"') == 1
+    assert all("background:" in body for body in pieces)
+    shown = _html.unescape(re.sub(r"<[^>]+>", "", "".join(b for _, b in paragraphs)))
+    assert long["text"].split("\n\n")[1] in shown
+    # filters: a speaker; a theme nobody has, with only the turns that match
+    at.multiselect(key="t_speakers").set_value(["Ann Lee"]).run()
+    assert "color:" not in _transcript(at) and "Ann Lee" in _transcript(at)
+    at.multiselect(key="t_speakers").set_value([]).run()
+    at.radio(key="t_status").set_value("reviewed").run()
+    assert 'title="segment' not in _transcript(at)          # nothing reviewed yet
+    at.checkbox(key="t_only").check().run()
+    assert any("No turn matches" in i.value for i in at.info)
+
+
+def test_a_queue_card_jumps_to_its_place_in_the_transcript(reading_store, monkeypatch):
+    at = _app(reading_store, monkeypatch, reviewer="ann")
+    sid = _sid(at)
+    at.button(key=f"to_transcript_{sid}").click().run()
+    assert not at.exception
+    assert at.radio(key="page").value == "Transcript" and at.header[0].value == "Transcript"
+    assert any(f"](#seg-{sid})" in m.value for m in at.markdown)
+    page = _transcript(at)
+    assert re.search(rf'<span id="seg-{sid}" title="segment {sid} [^"]*" style="[^"]*outline',
+                     page)
+
+
+def test_transcript_paragraphs_split_segments_at_blank_lines():
+    text = "Q: one?\n\nA: first part.\n\nsecond part. tail"
+    turns = pd.DataFrame({"speaker": ["Q", "A"], "role": ["interviewer", "stakeholder"],
+                          "start": [3, 12], "end": [7, len(text)]})
+    segs = pd.DataFrame({"segment_id": [9], "start": [12], "end": [len(text) - 5]})
+    out = R.transcript_paragraphs(text, turns, segs)
+    assert [(p["speaker"], p["first"]) for p in out] == [("Q", True), ("A", True), ("A", False)]
+    assert out[1]["pieces"] == [("first part.", 9)]
+    assert out[2]["pieces"] == [("second part.", 9), (" tail", None)]
+
+
+# -- user-supplied text is shown as text -------------------------------------------------------
+def _shown(markup: str) -> str:
+    """The text a reader sees (less the zero-width spaces that keep addresses unlinked)."""
+    return _html.unescape(markup).replace("\u200b", "")
+
+
+def _nodes(node):
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from _nodes(child)
+
+
+def _markup(at) -> list[str]:
+    """Every string the app handed to Streamlit's Markdown renderer: bodies of markdown,
+    captions, headings and alerts; labels, help and placeholders of widgets and expanders;
+    radio options."""
+    out = []
+    for node in _nodes(at._tree):
+        proto = getattr(node, "proto", None)
+        fields = getattr(getattr(proto, "DESCRIPTOR", None), "fields_by_name", {})
+        for f in ("body", "label", "help", "placeholder"):
+            if f in fields and isinstance(getattr(proto, f), str):
+                out.append(getattr(proto, f))
+        if getattr(node, "type", "") == "radio":
+            out += list(proto.options)
+    return out
+
+
+def test_no_live_markup_from_data_on_any_page(hostile_store, monkeypatch):
+    at = _app(hostile_store, monkeypatch, reviewer=OVERLAY)
+    seen = []
+
+    def check(where):
+        assert not at.exception, where
+        texts = _markup(at)
+        live = [t for t in texts if LIVE.search(t) or re.search(r"https?://|www\.",
+                                                              _html.unescape(t))]
+        assert not live, f"{where}: {live[0][:300]}"
+        seen.extend(texts)
+
+    check("review queue")
+    assert _sid(at)                                          # a card with the hostile text
+    at.radio(key="f_status").set_value("reviewed").run()     # the card the overlay name decided
+    check("reviewed card")
+    assert any("**Now:**" in t and R.safe_markup(OVERLAY) in t for t in seen)
+    at.button(key="save").click().run()                     # an error message quoting nothing live
+    check("after a refused save")
+    for page in ("Transcript", "Overview", "Topics", "Agreement", "Downloads"):
+        at.radio(key="page").set_value(page).run()
+        check(page)
+    # the data is there, as text: the question, segment, metadata, names, memo, keywords
+    joined = _shown("\n".join(seen))
+    for piece in (OVERLAY, BEACON, MD_IMAGE, f"Bo {BEACON} Ray", f"sector: {HOSTILE}",
+                  f"{BEACON}{MD_IMAGE}.txt"):
+        assert piece in joined, piece
+
+
+def test_safe_markup_leaves_nothing_live():
+    samples = (HOSTILE, "a\n\n<img src=x>", "[link](javascript:alert(1))", "www.example.com",
+               "http://127.0.0.1:9/x", ":red[colour] :material/home: $x^2$", "    indented **b**")
+    for text in samples:
+        html_out = R.safe_markup(text, newlines="<br>")
+        md_out = R.safe_markup(text)
+        for out in (html_out, md_out, R.safe_markup(text, newlines="&#10;")):
+            assert not LIVE.search(out)
+            assert not re.search(r"[<>*_\[\]()$:`!&\\#]", re.sub(r"&#\d+;|<br>", "", out))
+        assert _shown(html_out.replace("<br>", "\n")) == text      # shown as it is
+        assert _shown(md_out) == "\n".join(x.lstrip() for x in text.split("\n"))
+        assert "http://" not in _html.unescape(md_out) and "www." not in _html.unescape(md_out)
+    assert "\n" not in R.safe_markup("a\n\nb", newlines="<br>")      # cannot end an HTML block
