@@ -32,6 +32,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import tomllib
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -256,6 +257,67 @@ def file_is_private(path) -> bool:
         return os.stat(path).st_mode & 0o077 == 0
     except OSError:
         return True
+
+
+def privacy_warning(path) -> str | None:
+    """A one-line warning when the password file can be read by group or others (its hashes
+    can then be attacked offline), else None."""
+    path = Path(path)
+    if not path.exists() or file_is_private(path):
+        return None
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    return (f"{path} can be read by other users (mode {mode:o}): its password hashes can be "
+            f"attacked offline; run: chmod 600 {path}")
+
+
+# -- sessions -----------------------------------------------------------------------------------
+class SessionEnded(AccessError):
+    """The signed-in reviewer was removed from the password file since signing in."""
+
+
+def still_reviewer(path, name: str | None) -> bool:
+    """Whether a session signed in as ``name`` may go on: ``name`` is still in the password
+    file at ``path``, read now. Without a password file (``path`` None: the app serves this
+    machine only, without sign-in) there is no session to end. A file that cannot be read
+    ends every session (fail closed)."""
+    if path is None:
+        return True
+    if not (name or "").strip():
+        return False
+    try:
+        return name.strip() in load(path)
+    except AccessError:
+        return False
+
+
+def require_reviewer(path, name: str | None) -> None:
+    """:class:`SessionEnded` unless :func:`still_reviewer`."""
+    if not still_reviewer(path, name):
+        raise SessionEnded(f"'{(name or '').strip()}' is no longer a reviewer (removed from "
+                           "the password file): nothing was stored and this session has "
+                           "ended; sign in again")
+
+
+class _SignedInStore:
+    """A store for one write of a signed-in session (see :func:`for_session`)."""
+
+    def __init__(self, store, path, name):
+        self._store, self._path, self._name = store, path, name
+        self._checked = False
+
+    def __getattr__(self, attr):
+        if not self._checked:
+            require_reviewer(self._path, self._name)
+            self._checked = True
+        return getattr(self._store, attr)
+
+
+def for_session(store, path, name: str | None):
+    """``store`` for one write made in a session signed in as ``name`` (``path`` the password
+    file, or None without sign-in). Before its first use it checks that ``name`` is still a
+    reviewer, so a session that outlived ``reviewers remove`` stores nothing: the write fails
+    with :class:`SessionEnded` where it starts."""
+    return store if path is None else _SignedInStore(store, path, name)
 
 
 # -- for the app and the review command ----------------------------------------------------------

@@ -142,8 +142,8 @@ def _stopped_while_storing(e, report: IngestReport, files: list, path: Path):
     if stored and unchanged:
         kept += f" and {unchanged} were already stored"
     rest = f", nor the {after} file(s) after it" if after else ""
-    return StoreError(f"{message}; {kept}; {printable(str(path))} was not stored{rest}; free "
-                      "the fault and run the command again: what is stored is not read again",
+    return StoreError(f"{message}; {kept}; {printable(str(path))} was not stored{rest}; fix "
+                      "that and run the command again (what is stored is not read again)",
                       path=e.path)
 
 
@@ -200,6 +200,7 @@ def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
                 store.add_codes(run_id, pred)
                 coded += len(part)
                 bar.update(len(part))
+        store.finish_run(run_id, "complete")
     except BaseException as e:
         try:
             store.finish_run(run_id, "failed")
@@ -210,9 +211,8 @@ def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
                 f"{e.message.removesuffix('; nothing was written')}; the {len(docs)} "
                 f"document(s) of this run are stored, but coding stopped after {coded} of "
                 f"{len(segs)} segments: run {run_id} is incomplete and none of its codes are "
-                "used; free the fault and run `code` again", path=e.path) from None
+                "used; fix that and run `code` again", path=e.path) from None
         raise
-    store.finish_run(run_id, "complete")
     return {"run_id": run_id, "segments": len(segs), "embedded": cached.computed,
             "reused": cached.reused, "reviewer_examples": len(examples)}
 

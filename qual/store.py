@@ -486,7 +486,8 @@ class Store:
         elif "disk is full" in msg or "database or disk is full" in msg:
             msg = "cannot write to the store: the disk is full; nothing was written"
         elif "disk I/O error" in msg:
-            msg = "cannot write to the store: disk I/O error; nothing was written"
+            msg = ("cannot write to the store: disk I/O error (a full disk, a file size limit "
+                   "or a failing disk); nothing was written")
         return StoreError(msg, path=self.path)
 
     def _migrate(self) -> None:

@@ -396,3 +396,153 @@ def test_control_characters_in_file_names_cannot_forge_output_lines(tmp_path):
     assert any(ln.startswith("skipped t/ok.txt: duplicate of t/copy\\nqual: error: forged.txt")
                for ln in out)                          # (the copy sorts first, so it is read)
     assert "skipped t/notes\\nfake.pdf: unsupported file type '.pdf'" in out
+
+
+# -- 6. a full disk during `code`; summarise leaves no folder -------------------------------------
+def _file_size_limit(limit: int):
+    """A real 'disk full' for one process: a file size limit (writes past it fail)."""
+    def apply():
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def _stored_names(db) -> list[str]:
+    import sqlite3
+
+    c = sqlite3.connect(db)
+    try:
+        return [r[0] for r in c.execute("SELECT name FROM documents ORDER BY id")]
+    finally:
+        c.close()
+
+
+def test_a_full_disk_while_storing_says_exactly_what_was_stored(tmp_path):
+    import re
+
+    folder = tmp_path / "t"
+    folder.mkdir()
+    for i in range(8):
+        (folder / f"doc{i}.txt").write_text("\n".join(
+            f"Interviewer: What slows sharing down in case {i}-{j}?\n\nSam{i}: The legal review "
+            f"takes months in case {i}-{j}. Nobody owns the decision.\n" for j in range(60)),
+            encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "qual", "code", "t", "--db", "qual.db"],
+                       cwd=tmp_path, env=ENV, preexec_fn=_file_size_limit(400_000),
+                       capture_output=True, text=True, timeout=300)
+    line = one_error_line(r)
+    assert r.returncode == 2 and "nothing was written" not in line, line
+    m = re.search(r"; (\d+) document\(s\) were stored before the stop, whole \(the last: "
+                  r"(doc\d\.txt); none coded yet\); t/(doc\d\.txt) was not stored, nor the "
+                  r"(\d+) file\(s\) after it; fix that and run the command again", line)
+    assert m, line
+    stored, last, failed, after = int(m[1]), m[2], m[3], int(m[4])
+    names = _stored_names(tmp_path / "qual.db")
+    assert 0 < stored < 8 and names == [f"doc{i}.txt" for i in range(stored)]   # what it says
+    assert last == names[-1] and failed == f"doc{stored}.txt" and after == 7 - stored
+
+
+def test_a_full_disk_while_coding_says_the_run_is_unused(coded_store, tmp_path):
+    import re
+    import sqlite3
+
+    from conftest import SAMPLES
+
+    db = coded_store.path
+    coded_store.close()
+    c = sqlite3.connect(db)
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")              # the WAL starts empty
+    c.close()
+    files = [SAMPLES / "interview_01_central_department.txt",
+             SAMPLES / "interview_04_devolved_statistics.docx",
+             SAMPLES / "interview_05_data_engineering.vtt"]
+    r = subprocess.run([sys.executable, "-m", "qual", "code", *map(str, files), "--db", str(db)],
+                       cwd=tmp_path, env=ENV, preexec_fn=_file_size_limit(40_000),
+                       capture_output=True, text=True, timeout=300)
+    line = one_error_line(r)
+    m = re.search(r"the 3 document\(s\) of this run are stored, but coding stopped after \d+ of "
+                  r"\d+ segments: run (\d+) is incomplete and none of its codes are used", line)
+    assert r.returncode == 2 and m, line
+    c = sqlite3.connect(db)
+    status = dict(c.execute("SELECT id, status FROM runs").fetchall())
+    c.close()
+    assert status[int(m[1])] != "complete" and status[1] == "complete"
+
+
+def test_summarise_that_fails_leaves_no_folder(coded_store, tmp_path, capsys):
+    from qual.cli import main
+
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("name: [unclosed\n", encoding="utf-8")
+    out = tmp_path / "summary"
+    assert main(["summarise", "--db", str(coded_store.path), "--output", str(out),
+                 "--codebook", str(bad)]) == 2
+    assert "invalid YAML" in capsys.readouterr().err
+    assert not out.exists()
+
+
+# -- 7. sessions of a removed reviewer; a password file others can read ---------------------------
+FAST = {"n": 2 ** 10}                    # scrypt parameters small enough for tests
+
+
+def test_a_removed_reviewers_session_stores_nothing(coded_store, tmp_path):
+    from qual import access as A
+    from qual.review import apply_decision
+
+    pw = tmp_path / "qual-reviewers.toml"
+    A.add_reviewer(pw, "ann", "correct horse battery", params=FAST)
+    A.add_reviewer(pw, "ben", "correct horse battery", params=FAST)
+    sid = int(coded_store.segments(role="stakeholder")["segment_id"].iloc[0])
+    assert A.still_reviewer(pw, "ben") and A.still_reviewer(None, "anyone")
+    apply_decision(A.for_session(coded_store, pw, "ben"), sid, "ben", "accept")
+    A.remove_reviewer(pw, "ben")
+    assert not A.still_reviewer(pw, "ben")
+    with pytest.raises(A.SessionEnded, match="no longer a reviewer"):
+        apply_decision(A.for_session(coded_store, pw, "ben"), sid, "ben", "reject")
+    apply_decision(A.for_session(coded_store, pw, "ann"), sid, "ann", "reject")
+    assert coded_store.decisions()[["reviewer", "action"]].values.tolist() == [
+        ["ben", "accept"], ["ann", "reject"]]
+    pw.write_text("not toml [", encoding="utf-8")               # unreadable: fail closed
+    assert not A.still_reviewer(pw, "ann")
+
+
+def test_the_app_ends_a_removed_reviewers_session(coded_store, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from qual import access as A
+
+    pw = tmp_path / "qual-reviewers.toml"
+    A.add_reviewer(pw, "ben", "correct horse battery", params=FAST)
+    monkeypatch.setenv("QUAL_DB", str(coded_store.path))
+    monkeypatch.setenv("QUAL_ACCESS", str(pw))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.run()
+    at.text_input(key="login_name").input("ben")
+    at.text_input(key="login_password").input("correct horse battery")
+    at.button[0].click().run()
+    assert not at.exception and any(b.key == "accept" for b in at.button)
+    A.remove_reviewer(pw, "ben")                     # while ben's page is open
+    at.button(key="accept").click().run()
+    assert not at.exception
+    assert coded_store.decisions().empty                        # nothing stored as ben
+    assert not any(b.key == "accept" for b in at.button)        # the sign-in form instead
+    assert any(t.key == "login_name" for t in at.text_input)
+
+
+def test_review_warns_when_the_password_file_is_readable_by_others(coded_store, tmp_path):
+    from qual import access as A
+
+    from conftest import serve_review
+
+    pw = tmp_path / "qual-reviewers.toml"
+    A.add_reviewer(pw, "ann", "correct horse battery", params=FAST)
+    assert A.privacy_warning(pw) is None
+    os.chmod(pw, 0o644)
+    assert "can be read by other users (mode 644)" in A.privacy_warning(pw)
+    with serve_review(coded_store.path, tmp_path, "--access", str(pw)) as (_, _, log):
+        pass
+    text = Path(log).read_text()
+    assert (f"qual: warning: {pw} can be read by other users (mode 644): its password hashes "
+            f"can be attacked offline; run: chmod 600 {pw}") in text

@@ -36,7 +36,8 @@ def streamlit_command(db, port: int, address: str = "127.0.0.1") -> list[str]:
 
 
 def run_review(args) -> int:
-    from ..access import ENV_VAR, access_required, default_path, is_loopback, load
+    from ..access import (ENV_VAR, access_required, default_path, is_loopback, load,
+                          privacy_warning)
     from ..errors import QualError
     from ..store import Store
 
@@ -47,6 +48,8 @@ def run_review(args) -> int:
     local = is_loopback(args.address)
     # Transcripts are sensitive: beyond this machine every reviewer logs in with a password.
     reviewers = load(access) if access_required(args.address, args.access) else {}
+    if warning := privacy_warning(access):
+        print(f"qual: warning: {warning}", file=sys.stderr, flush=True)
     if not local and not reviewers:
         where = "does not exist" if not access.exists() else "has no reviewers"
         extra = f" --file {access}" if args.access else ""
@@ -57,7 +60,7 @@ def run_review(args) -> int:
     if args.access and not reviewers:
         raise QualError("no reviewers in the password file; add one with `python -m qual "
                         f"reviewers add NAME --file {access}`", path=access)
-    Store(db).close()                      # refuse a file that is not a store before starting
+    Store(db, create=False, check=True).close()    # refuse a damaged file or one not a store
     from ..netguard import ENV_VAR as HOSTS_VAR, split_host
 
     env = {**os.environ, "QUAL_DB": str(db)}
