@@ -265,6 +265,11 @@ CODEBOOK = _codebook(latest["codebook_path"] if latest else None)
 COLORS = {t.id: t.color for t in CODEBOOK.themes
           if re.fullmatch(r"#[0-9a-fA-F]{3,8}", t.color or "")}   # only colours go into a style
 
+# Streamlit forgets a widget's value on a run that does not draw it: keep the queue's filters,
+# blind coding and the transcript's choices while another page is shown
+for _key in [k for k in st.session_state if str(k).startswith(("f_", "t_", "blind"))]:
+    st.session_state[_key] = st.session_state[_key]
+
 with st.sidebar:
     st.title("qual review")
     if LOGIN:
@@ -408,7 +413,9 @@ def correction_form(row, blind: bool, disabled: bool):
     shown = (R.coding_of(row) if not blind else
              {"themes": [], "subcodes": [], "polarity": "neutral"})
     marker = form_marker(sid, shown, blind)
-    if st.session_state.get("form_for") != marker:
+    if st.session_state.get("form_for") != marker or any(
+            key + k not in st.session_state for key in ("themes", "subcodes", "polarity")):
+        # another card, or Streamlit dropped the form's state while another page was shown
         st.session_state["themes" + k] = [t for t in shown["themes"] if t in CODEBOOK.theme_ids]
         st.session_state["subcodes" + k] = [s for s in shown["subcodes"]
                                             if s in CODEBOOK.subcode_ids]

@@ -211,6 +211,21 @@ def test_blind_on_then_off_restores_form_and_order_and_a_memo_keeps_the_coding(
     assert R.coding_of(after) == coded and after.reviewer == "eve"
 
 
+def test_the_form_still_shows_the_coding_after_another_page(coded_store, monkeypatch):
+    at = _app(coded_store.path, monkeypatch, reviewer="eve")
+    at.multiselect(key="f_themes").set_value(["people"]).run()
+    sid = _sid(at)
+    coded = R.coding_of(R.effective_coding(coded_store).set_index("segment_id").loc[sid])
+    at.radio(key="page").set_value("Transcript").run()
+    at.radio(key="page").set_value("Review queue").run()
+    assert at.multiselect(key="f_themes").value == ["people"]          # the filter is kept
+    assert _sid(at) == sid and at.multiselect(key=f"themes_{sid}").value == coded["themes"]
+    assert at.radio(key=f"polarity_{sid}").value == coded["polarity"]
+    at.text_area(key=f"memo_{sid}").input("fine").run()
+    at.button(key="save").click().run()
+    assert _decisions(coded_store.path)["action"].tolist() == ["accept"]
+
+
 def test_correction_records_what_the_reviewer_changed(codebook):
     shown = {"themes": ["people"], "subcodes": [], "polarity": "barrier"}
     assert R.correction(shown, dict(shown), memo="fine", codebook=codebook) == (
