@@ -50,7 +50,7 @@ def login_gate() -> str | None:
                      f"review --address {address or '0.0.0.0'}`.")
             st.stop()
         return None
-    if st.session_state.get("signed_in"):
+    if A.still_reviewer(path, st.session_state.get("signed_in")):   # removed: session ends
         return st.session_state["signed_in"]
     st.title("qual review: sign in")
     with st.form("login_form"):
@@ -81,7 +81,7 @@ def open_store() -> Store:
                  "first, or set QUAL_DB to your store.")
         st.stop()
     try:
-        return Store(DB)
+        return Store(DB, check=True)      # a damaged store: one short message, no traceback
     except QualError as e:
         st.error(str(e))
         st.stop()
@@ -146,7 +146,7 @@ def writing():
     error at the top of the next page instead of a traceback."""
     store = Store(DB)
     try:
-        yield store
+        yield A.for_session(store, A.access_path_from_env(), st.session_state.get("signed_in"))
     except (R.ReviewError, QualError) as e:
         st.session_state["flash_error"] = str(e)       # shown as plain text (see md)
     finally:
