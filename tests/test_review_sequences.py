@@ -113,9 +113,9 @@ def test_split_then_accept_decides_on_a_live_segment_in_every_session(coded_stor
     d = _decisions(coded_store.path)
     assert d.iloc[-1]["action"] == "accept" and d.iloc[-1]["segment_id"] == now
     assert d.loc[d["segment_id"] == sid, "action"].tolist() == ["split"]
-    # undo takes the accept back, then the split: "segment N is back", singular
-    at.button(key="undo").click().run()
-    assert not at.exception
+    at.button(key="undo").click().run()                  # undo takes the accept back
+    assert not at.exception and "Saved: undo" in at.success[0].value
+    assert _decisions(coded_store.path).iloc[-1]["segment_id"] == now
 
 
 def test_a_retired_segment_takes_no_decision(coded_store):
