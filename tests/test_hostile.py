@@ -352,8 +352,9 @@ def test_an_empty_or_foreign_file_is_never_made_a_store(tmp_path, capsys, conten
 def test_a_read_only_command_on_a_missing_store_creates_nothing(tmp_path, capsys):
     from qual.cli import main
 
-    assert main(["agreement", "--db", str(tmp_path / "none.db")]) == 2
-    assert "no store here" in capsys.readouterr().err
+    for command in ("agreement", "topics"):
+        assert main([command, "--db", str(tmp_path / "none.db")]) == 2
+        assert "no store here" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 

@@ -58,7 +58,7 @@ def run_add_code(args) -> int:
 
         from ..review import effective_coding
 
-        with Store(args.db) as store:
+        with Store(args.db, create=False) as store:
             topics = store.topics()
             coding = effective_coding(store, scores=False)
         off_topic = set(coding.loc[coding["themes"] == "none", "text"])

@@ -113,7 +113,7 @@ def run(args) -> int:
     from ..topics import TooFewSegments
 
     t0 = time.perf_counter()
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:
         latest = store.latest_run("code")
         cb_path = args.codebook
         if cb_path is None and latest and latest.get("codebook_path") \
