@@ -626,6 +626,20 @@ def _merge(parts: list[_Part], origin: str | None) -> Codebook:
     theme_dicts: list[tuple[dict, _Loc, _Part]] = []
     theme_first: dict[str, tuple[_Part, _Loc]] = {}
     sub_first: dict[str, tuple[_Part, _Loc]] = {}
+    # Code names are unique across the whole tree (themes and sub-codes together, ignoring case
+    # and spacing): QDA tools such as QualCoder key codes by name and drop a second code of the
+    # same name, with its codings, when a .qdpx is imported.
+    name_first: dict[str, tuple[str, _Part, _Loc]] = {}
+
+    def unique_name(name: str, what: str, part: _Part, nloc: _Loc) -> None:
+        key = " ".join(name.split()).casefold()
+        if key in name_first:
+            other_what, other, other_loc = name_first[key]
+            raise part.src.error(f"{what} has the name '{name}', already the name of "
+                                 f"{other_what} ({other.src.where(other_loc)}); code names "
+                                 f"must be unique across all themes and sub-codes", nloc)
+        name_first[key] = (what, part, nloc)
+
     for part in parts:
         for theme, loc in part.themes:
             if theme["id"] in theme_first:
@@ -633,6 +647,7 @@ def _merge(parts: list[_Part], origin: str | None) -> Codebook:
                 raise part.src.error(f"duplicate theme id '{theme['id']}' (first at "
                                      f"{other.src.where(other_loc)})", loc + ("id",))
             theme_first[theme["id"]] = (part, loc + ("id",))
+            unique_name(theme["name"], f"theme '{theme['id']}'", part, loc + ("name",))
             for sub in theme["subcodes"]:
                 sloc = sub["_loc"] + ("id",)
                 if sub["id"] in sub_first:
@@ -640,6 +655,8 @@ def _merge(parts: list[_Part], origin: str | None) -> Codebook:
                     raise part.src.error(f"duplicate sub-code id '{sub['id']}' (first at "
                                          f"{other.src.where(other_loc)})", sloc)
                 sub_first[sub["id"]] = (part, sloc)
+                unique_name(sub["name"], f"sub-code '{sub['id']}'", part,
+                            sub["_loc"] + ("name",))
             theme_dicts.append((theme, loc, part))
     if not theme_dicts:
         raise CodebookError("the codebook has no themes", path=origin, field="themes")

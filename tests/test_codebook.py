@@ -255,6 +255,14 @@ CASES = {
           "        definition: The only beta thing.\n        use_when: Beta is meant.\n",
           "    subcodes: []\n")],
         "    subcodes: []", 1, "themes[1].subcodes", "at least one sub-code"),
+    "sub-code named like its theme": (
+        [("        name: Alpha two\n", "        name: Alpha theme\n")],
+        "        name: Alpha theme", 1, "themes[0].subcodes[1].name",
+        "already the name of theme 'alpha'"),
+    "sub-code named like another theme's sub-code (case and spacing aside)": (
+        [("        name: Beta one\n", "        name: alpha  ONE\n")],
+        "        name: alpha  ONE", 1, "themes[1].subcodes[0].name",
+        "already the name of sub-code 'alpha.one'"),
     "YAML value where a key is expected": (
         [("    name: Beta theme", "    name: Beta: theme")],
         "name: Beta: theme", 1, None, "invalid YAML"),
@@ -412,6 +420,33 @@ def test_folder_duplicate_theme_across_files(tmp_path):
     assert err.line == line_of(extra, "  - id: alpha")
     assert err.field == "themes[0].id"
     assert "a.yaml:" in err.message
+
+
+def test_code_name_clash_names_both_codes_files_and_lines(tmp_path):
+    folder = tmp_path / "cb"
+    split_minimal(folder)
+    b = folder / "b.yaml"
+    b.write_text(b.read_text(encoding="utf-8").replace("name: Beta one", "name: Alpha one"),
+                 encoding="utf-8")
+    err = load_error(folder)
+    a_line = line_of((folder / "a.yaml").read_text(encoding="utf-8"), "name: Alpha one")
+    assert err.path == str(b)
+    assert err.line == line_of(b.read_text(encoding="utf-8"), "name: Alpha one")
+    assert err.field == "themes[0].subcodes[0].name"
+    assert "sub-code 'beta.one' has the name 'Alpha one'" in err.message
+    assert f"sub-code 'alpha.one' (a.yaml:{a_line})" in err.message
+    # the same check holds for a codebook given as data (a .qdc import, add_subcode)
+    data = load_codebook(MINIMAL).to_dict()
+    data["themes"][1]["name"] = "Alpha theme"
+    with pytest.raises(CodebookError, match="theme 'beta' has the name 'Alpha theme', already "
+                                            "the name of theme 'alpha'"):
+        codebook_from_dict(data)
+
+
+def test_shipped_code_names_are_unique(shipped):
+    names = [t.name for t in shipped.themes] + [s.name for s in shipped.subcodes]
+    assert len({" ".join(n.split()).casefold() for n in names}) == len(names)
+    assert shipped.subcode("public.engagement").name != shipped.theme("public").name
 
 
 def test_folder_conflicting_names(tmp_path):
