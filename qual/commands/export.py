@@ -38,13 +38,15 @@ def run(args) -> int:
                   f"{run_info['codebook_version']}; the codebook given is version "
                   f"{codebook.version}")
         _, lines = export_project(store, codebook, fmt, args.output,
+                                  line_endings=args.line_endings,
                                   name=args.name or Path(args.output).stem)
     for line in lines:
         print(line)
     return 0
 
 
-def export_project(store, codebook, fmt: str, output, *, name: str | None = None):
+def export_project(store, codebook, fmt: str, output, *, line_endings: str = "lf",
+                   name: str | None = None):
     """Write the effective coding as ``fmt`` (csv, xlsx or qdpx) to ``output`` (atomically).
     Returns ``(path, lines)``: the file written and what to tell the user about it. Used by
     the ``export`` command and by the app's downloads."""
@@ -54,7 +56,8 @@ def export_project(store, codebook, fmt: str, output, *, name: str | None = None
     if fmt == "qdpx":
         from ..qdpx import project_input, provenance, write_qdpx
 
-        inp = project_input(store, codebook, name=name or Path(output).stem)
+        inp = project_input(store, codebook, name=name or Path(output).stem,
+                            line_endings=line_endings)
         out = write_qdpx(inp, output)
         n = int(inp.coding["themes"].map(
             lambda v: isinstance(v, str) and v not in ("", "none")).sum())
@@ -115,4 +118,7 @@ def register(sub) -> None:
     p.add_argument("--codebook", default=None, help="codebook YAML file or folder "
                    "(default: the shipped codebook/)")
     p.add_argument("--name", default=None, help="project name in a .qdpx (default: file name)")
+    p.add_argument("--line-endings", choices=("lf", "crlf"), default="lf",
+                   help="line ends of a .qdpx's sources: lf (the default; QualCoder) or crlf "
+                        "(MAXQDA); positions count Unicode code points either way")
     p.set_defaults(func=run)
