@@ -21,6 +21,7 @@ from qual import access as A
 from qual import review as R
 from qual import topicview as TV
 from qual.errors import QualError
+from qual.export import inert_table
 from qual.store import Store
 
 DB = os.environ.get("QUAL_DB", "qual.db")
@@ -593,14 +594,18 @@ def document_memos(document_id: int):
 def page_overview():
     st.header("Overview")
     ov = R.theme_overview(df, docs, CODEBOOK.theme_ids)
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     c1.metric("Segments", len(df))
-    c2.metric("Reviewed", f"{df['reviewed'].mean():.0%}" if len(df) else "—")
+    n_rev = int(df["reviewed"].astype(bool).sum()) if len(df) else 0
+    c2.metric("Reviewed", f"{n_rev} ({n_rev / len(df):.1%})" if len(df) else "—")
     c3.metric("Documents", len(docs))
+    c4.metric("Stakeholders", int(R.stakeholder_count(df, docs)))
     st.dataframe(ov, width="stretch", hide_index=True,
                  column_config={"reviewed": st.column_config.NumberColumn(
                      "reviewed", help="share of the theme's segments a reviewer decided",
-                     format="percent")})
+                     format="percent"),
+                     "reviewed_segments": st.column_config.NumberColumn(
+                         "reviewed segments", help="segments of the theme a reviewer decided")})
     if len(ov):
         st.subheader("Barrier vs opportunity per theme")
         st.bar_chart(ov[ov["theme"] != "none"].set_index("theme")
@@ -612,7 +617,8 @@ def page_overview():
                  .assign(redacted=docs["redacted"].astype(bool)), width="stretch", hide_index=True)
     cols = ["segment_id", "document", "speaker", "start", "end", "text", "themes", "subcodes",
             "polarity", "confidence", "source", "reviewer", "memo"]
-    st.download_button("Download the effective coding (CSV)", df[cols].to_csv(index=False),
+    st.download_button("Download the effective coding (CSV)",          # no live formulas
+                       inert_table(df[cols]).to_csv(index=False),
                        file_name="coding.csv", mime="text/csv")
 
 

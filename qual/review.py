@@ -533,16 +533,14 @@ def memos(store, *, segment_id=None, document_id=None) -> pd.DataFrame:
 def theme_overview(coding: pd.DataFrame, documents: pd.DataFrame | None = None,
                    theme_ids=None) -> pd.DataFrame:
     """Per theme: segments, documents, stakeholders coded, barrier / opportunity / neutral
-    segments and the share reviewed. A stakeholder is the document's ``stakeholder_id``
-    metadata when present, else the speaker."""
-    df = coding[["segment_id", "document_id", "speaker", "themes", "polarity", "reviewed"]].copy()
-    who = df["speaker"].astype(str)
-    if documents is not None and len(documents):
-        sid = documents.set_index("id")["metadata"].map(
-            lambda m: (m or {}).get("stakeholder_id") if isinstance(m, dict) else None)
-        mapped = df["document_id"].map(sid)
-        who = mapped.where(mapped.notna(), df["document_id"].astype(str) + ":" + who)
-    df["stakeholder"] = who
+    segments and the share reviewed. A stakeholder is counted by the rule of
+    ``qual.stakeholders`` (the document's ``stakeholder_id``, else one person per document),
+    as in the summaries."""
+    from .stakeholders import stakeholder_keys
+
+    cols = ["segment_id", "document_id", "speaker", "themes", "polarity", "reviewed"]
+    df = coding[cols + (["start"] if "start" in coding.columns else [])].copy()
+    df["stakeholder"] = stakeholder_keys(df, documents if documents is not None else [])
     df["theme"] = df["themes"].fillna("").astype(str).str.split(";")
     ex = df.explode("theme")
     ex = ex[ex["theme"].ne("")]
@@ -555,12 +553,21 @@ def theme_overview(coding: pd.DataFrame, documents: pd.DataFrame | None = None,
         "opportunity": g["polarity"].apply(lambda s: int((s == "opportunity").sum())),
         "neutral": g["polarity"].apply(lambda s: int((s == "neutral").sum())),
         "reviewed": g["reviewed"].mean().round(3),
+        "reviewed_segments": g["reviewed"].sum().astype(int),
     })
     order = list(theme_ids or []) + [NONE]
     order += [t for t in out.index if t not in order]
     out = out.reindex([t for t in order if t in out.index]).fillna(0)
     out.index.name = "theme"
     return out.reset_index()
+
+
+def stakeholder_count(coding: pd.DataFrame, documents: pd.DataFrame | None = None) -> int:
+    """How many stakeholders the coded segments come from (the rule of ``qual.stakeholders``,
+    as in the summaries): the "of N" of the Overview's stakeholder counts."""
+    from .stakeholders import stakeholder_keys
+
+    return int(stakeholder_keys(coding, documents if documents is not None else []).nunique())
 
 
 # -- what the review page records and shows ------------------------------------------------

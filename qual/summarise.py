@@ -9,12 +9,13 @@ co-occurrence matrix and the case x code matrices. ``write_summary`` writes the 
 Definitions
 -----------
 * A *stakeholder* is the document's ``stakeholder_id`` metadata when it has one, else one
-  speaker in one document: as in the app's Overview (``qual.review.theme_overview``). A paired
-  interview under one ``stakeholder_id`` is one stakeholder; without one, each speaker is. The
-  interviewed stakeholders are every stakeholder with at least one stakeholder segment, coded
-  or not.
-* A *case* is a document, named by its ``stakeholder_id`` when the metadata gives one; its
-  attributes (``sector``, ``stakeholder_group``, ...) come from the metadata.
+  person in one document, with the labels that name them (``The Witness``, ``Mr Heald``,
+  initials) resolved to that person: ``qual.stakeholders``, the rule the app's Overview
+  (``qual.review.theme_overview``) uses too. The interviewed stakeholders are every
+  stakeholder with at least one stakeholder segment, coded or not.
+* A *case* is a stakeholder, under its case label (``qual.stakeholders``); its attributes
+  (``sector``, ``stakeholder_group``, ...) come from the metadata of its first document. The
+  case x code matrices therefore have one row per stakeholder counted.
 * A quote is a whole coded segment, verbatim: ``document text[start:end]``. Quotes are ranked by
   how central they are to the theme (the machine's theme score; a reviewer-confirmed segment
   without a score counts as 1.0), then chosen greedily, skipping near-duplicates of a quote
@@ -108,26 +109,12 @@ def _near_duplicate(a: set[str], b: set[str], threshold: float = 0.6) -> bool:
     return len(a & b) / len(a | b) >= threshold
 
 
-def _case_name(doc: dict) -> str:
-    return str(doc["metadata"].get("stakeholder_id") or doc["name"])
+def stakeholder_keys(df: pd.DataFrame, docs) -> pd.Series:
+    """Who is speaking, per row of ``df`` (``document_id``, ``speaker``, ``start``): the
+    stakeholder's case label, by the one rule of ``qual.stakeholders``."""
+    from .stakeholders import stakeholder_keys as keys
 
-
-def _stakeholder_id(doc: dict):
-    """The document's ``stakeholder_id`` metadata, or None when it has none."""
-    sid = (doc.get("metadata") or {}).get("stakeholder_id")
-    return None if sid is None or (isinstance(sid, float) and sid != sid) else str(sid)
-
-
-def stakeholder_keys(df: pd.DataFrame, docs: dict) -> pd.Series:
-    """Who is speaking, per row of ``df`` (``document_id``, ``speaker``): the document's
-    ``stakeholder_id`` when present, else ``document_id:speaker``. The same rule as
-    ``qual.review.theme_overview``, so the summary and the app count the same stakeholders."""
-    if not len(df):
-        return pd.Series([], index=df.index, dtype=object)
-    sid = {i: _stakeholder_id(d) for i, d in docs.items()}
-    return pd.Series([sid.get(int(d)) or f"{int(d)}:{s}"
-                      for d, s in zip(df["document_id"], df["speaker"].astype(str))],
-                     index=df.index, dtype=object)
+    return keys(df, docs)
 
 
 #: columns that state a CSV's provenance, the same in themes.csv and the matrices
@@ -211,13 +198,13 @@ def summarise(coding: pd.DataFrame, documents: list[dict], codebook, *, run: dic
                      dtype="int64")
     co = X.T @ X if len(X) else pd.DataFrame(0, index=labels, columns=labels)
     co.index.name = "code"
-    case_names = [_case_name(docs[i]) for i in coded["document_id"]]
-    counts = X.assign(case=case_names).groupby("case").sum() if len(X) else \
-        pd.DataFrame(columns=labels)
-    all_cases = sorted({_case_name(d) for d in docs.values()})
+    # one row per stakeholder (the same ones counted above), in the order first met
+    counts = X.assign(case=coded["stakeholder"].tolist()).groupby("case").sum() if len(X) \
+        else pd.DataFrame(columns=labels)
+    all_cases = sorted(all_stakeholders["stakeholder"])
     counts = counts.reindex(all_cases, fill_value=0).astype("int64")
     counts.index.name = "case"
-    case_attrs = {_case_name(d): d["metadata"] for d in docs.values()}
+    case_attrs = {c: attrs_of[int(doc_of[c])] for c in all_cases}
     for key in reversed(SPLIT_KEYS):
         if any(key in m for m in case_attrs.values()):
             counts.insert(0, key, [case_attrs[c].get(key, "") for c in counts.index])
