@@ -292,6 +292,15 @@ def _topic_text(x: dict) -> str:
     return x["label"] + (f" ({'; '.join(bits)})" if bits else "")
 
 
+def _topic_groups(topics: list[dict]) -> list[tuple[str, list[dict]]]:
+    """A theme's topics as ``("Topics", [...])`` (placed under one of its sub-codes) and
+    ``("Emergent topics", [...])`` (nothing in the codebook is close), leaving out empty ones:
+    only a topic ``topics`` flagged EMERGENT is listed as emergent."""
+    placed = [x for x in topics if not x.get("emergent")]
+    emergent = [x for x in topics if x.get("emergent")]
+    return [(h, g) for h, g in (("Topics", placed), ("Emergent topics", emergent)) if g]
+
+
 def themes_table(summary: Summary, codebook) -> pd.DataFrame:
     rows = []
     for t in summary.themes:
@@ -365,12 +374,12 @@ def _quote_md(q: Quote) -> list[str]:
 def to_markdown(s: Summary) -> str:
     out = ["# Theme summary", ""] + _provenance_lines(s) + ["", "## Overview", "",
            "| Theme | Segments | Documents | Stakeholders | Share | Barrier | Opportunity | "
-           "Reviewed |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "Neutral | Reviewed |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     m = _md_inline                       # every name and label from the data is escaped
-    for t in s.themes:
+    for t in s.themes:                   # barrier + opportunity + neutral = segments
         out.append(f"| {m(t.name)} | {t.segments} | {t.documents} | {t.stakeholders} of "
                    f"{s.total_stakeholders} | {_pct(t.share)} | {t.polarity['barrier']} | "
-                   f"{t.polarity['opportunity']} | {t.reviewed} |")
+                   f"{t.polarity['opportunity']} | {t.polarity['neutral']} | {t.reviewed} |")
     for t in s.themes:
         out += ["", f"## {m(t.name)} (`{t.id}`)", "",      # ids are checked by the codebook
                 f"Raised in {t.segments} segments by {t.stakeholders} of "
@@ -384,8 +393,9 @@ def to_markdown(s: Summary) -> str:
         for p in ("barrier", "opportunity"):
             subs = ", ".join(f"{m(k)} ({v})" for k, v in t.subcodes[p].items()) or "none"
             out.append(f"- {_PLURAL[p]}: {t.polarity[p]} — {subs}")
-        if t.topics:
-            out.append("- Emergent topics: " + "; ".join(m(_topic_text(x)) for x in t.topics))
+        out.append(f"- Neutral: {t.polarity['neutral']}")
+        for head, group in _topic_groups(t.topics):
+            out.append(f"- {head}: " + "; ".join(m(_topic_text(x)) for x in group))
         if t.quotes:
             out += ["", "### Representative quotes", ""]
             for q in t.quotes:
@@ -509,8 +519,9 @@ def to_html(s: Summary) -> str:
         for p in ("barrier", "opportunity"):
             subs = ", ".join(f"{e(k)} ({v})" for k, v in t.subcodes[p].items()) or "none"
             parts.append(f"<li>{_PLURAL[p]}: {t.polarity[p]} — {subs}</li>")
-        if t.topics:
-            parts.append("<li>Emergent topics: " + "; ".join(e(_topic_text(x)) for x in t.topics)
+        parts.append(f"<li>Neutral: {t.polarity['neutral']}</li>")
+        for head, group in _topic_groups(t.topics):
+            parts.append(f"<li>{head}: " + "; ".join(e(_topic_text(x)) for x in group)
                          + "</li>")
         parts.append("</ul>")
         for q in t.quotes:
