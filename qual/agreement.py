@@ -61,8 +61,8 @@ def _kappa(a, b) -> float:
     from sklearn.metrics import cohen_kappa_score
 
     a, b = np.asarray(a), np.asarray(b)
-    if len(a) == 0:
-        return float("nan")
+    if len(a) == 0 or len(set(a.tolist()) | set(b.tolist())) < 2:
+        return float("nan")       # undefined: neither coder's answer varies (e.g. a theme unused)
     if (a == b).all():
         return 1.0
     with warnings.catch_warnings():

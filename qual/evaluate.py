@@ -151,9 +151,16 @@ def agreement(gold, predicted, themes, *, gold_polarity=None, predicted_polarity
     G, P = _matrix(gold, labels), _matrix(predicted, labels)
     prec, rec, f1, sup = precision_recall_fscore_support(G, P, average=None, zero_division=0)
     per = {}
+    nan = float("nan")
     for j, t in enumerate(labels):
-        per[t] = {"precision": float(prec[j]), "recall": float(rec[j]), "f1": float(f1[j]),
-                  "support": int(sup[j]), "kappa": _kappa(G[:, j], P[:, j]),
+        # undefined, not perfect: recall and F1 of a class the gold never uses, precision of
+        # one never predicted, and κ when neither coder's column varies (both all-absent)
+        per[t] = {"precision": float(prec[j]) if P[:, j].any() else nan,
+                  "recall": float(rec[j]) if sup[j] else nan,
+                  "f1": float(f1[j]) if sup[j] else nan,
+                  "support": int(sup[j]),
+                  "kappa": nan if len(set(G[:, j]) | set(P[:, j])) < 2 else
+                  _kappa(G[:, j], P[:, j]),
                   "alpha": _alpha(G[:, j].tolist(), P[:, j].tolist())}
     present = [j for j in range(len(themes)) if sup[j] > 0]
     macro = float(np.mean([f1[j] for j in present])) if present else float("nan")

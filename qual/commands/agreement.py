@@ -25,7 +25,9 @@ def run(args) -> int:
         f"kappa_{t}" for t in codebook.theme_ids]
     print("Agreement on segments both coders coded (Cohen's kappa per theme, "
           "Krippendorff's alpha on the theme set):")
-    print(pairs[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(pairs[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}", na_rep="n/a"))
+    if pairs[cols].isna().any().any():
+        print("n/a: undefined, the theme was used by neither coder (or by both on every segment)")
     print(f"{len(dis)} disagreements to resolve")
     if args.disagreements:
         out = write_csv(dis, args.disagreements)
