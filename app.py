@@ -331,17 +331,22 @@ def page_review():
         f_status = c3.radio("Status", ["not reviewed", "reviewed", "all"], key="f_status",
                             horizontal=True)
         f_order = c3.selectbox("Order", list(ORDERS), key="f_order")
+        f_auto = c3.checkbox("Include auto-accepted segments", key="f_auto",
+                             help="Segments the machine was sure of (code --auto-accept-above) "
+                                  "are left out of the queue unless this is ticked.")
     reviewed = {"not reviewed": False, "reviewed": True, "all": None}[f_status]
     conf = (None if f_conf[0] <= 0 else f_conf[0], None if f_conf[1] >= 1 else f_conf[1])
     queue = R.review_queue(grouped, themes=f_themes, subcodes=f_sub, polarity=f_pol,
                            min_confidence=conf[0], max_confidence=conf[1],
                            document_ids=[names[n] for n in f_docs], groups=f_groups,
-                           reviewed=reviewed, order=ORDERS[f_order])
+                           reviewed=reviewed, order=ORDERS[f_order], auto_accepted=f_auto)
     skipped = st.session_state.get("skipped", [])
     left = queue[~queue["segment_id"].isin(skipped)]
     done = int(df["reviewed"].sum())
+    auto = int(df["auto_accepted"].sum()) if "auto_accepted" in df else 0
     st.caption(f"{len(left)} left in this queue ({len(queue) - len(left)} skipped) · "
-               f"{done} of {len(df)} segments reviewed")
+               f"{done} of {len(df)} segments reviewed"
+               + (f" · {auto} auto-accepted by the machine" if auto else ""))
     if st.session_state.get("last_segment") and reviewer:
         st.button("Undo my last decision", key="undo",
                   on_click=decide, args=(st.session_state["last_segment"], "undo"), shortcut="U")

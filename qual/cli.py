@@ -159,15 +159,22 @@ def _same_params(stored: dict, params) -> bool:
 
 
 def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
-         show_progress: bool = False, batch_size: int = 512) -> dict:
-    """Code the stakeholder segments of ``document_ids`` in one run. Returns a summary dict."""
-    from .coder import EmbeddingCoder
+         show_progress: bool = False, batch_size: int = 512,
+         auto_accept_above: float | None = None) -> dict:
+    """Code the stakeholder segments of ``document_ids`` in one run. Returns a summary dict.
+    With ``auto_accept_above`` P, segments coded with confidence >= P count as auto-accepted
+    (recorded as the run's parameter; no decision is stored) and leave the review queue."""
+    if auto_accept_above is not None and not 0.0 < auto_accept_above <= 1.0:
+        raise QualError(f"--auto-accept-above must be a probability in (0, 1], not "
+                        f"{auto_accept_above}")
+    from .coder import make_coder
     from .embed import CachedEmbedder, machine_cache, progress
     from .errors import StoreError
     from .review import reviewer_examples
 
     cached = CachedEmbedder(embedder, store, machine=machine_cache())
-    coder = coder or EmbeddingCoder(codebook, cached)
+    if coder is None or isinstance(coder, str):
+        coder = make_coder(coder, codebook, cached)
     if hasattr(coder, "codebook_texts"):
         cached.preload(coder.codebook_texts())   # a codebook embedded before on this machine
     examples = reviewer_examples(store)
@@ -181,6 +188,7 @@ def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
         model_name=embedder.name, model_version=embedder.version,
         coder=type(coder).__name__,
         parameters={**coder.get_params(), "reviewer_examples": len(examples),
+                    "auto_accept_above": auto_accept_above,
                     "segmentation": sorted({p for p in docs["parameters"]})},
         input_hashes=dict(zip(docs["name"], docs["sha256"])))
     coded = 0
@@ -191,7 +199,8 @@ def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
         with progress(len(segs), "coding", enabled=show_progress) as bar:
             for i in range(0, len(segs), batch_size):
                 part = segs.iloc[i:i + batch_size]
-                pred = coder.predict(embeddings=vectors[i:i + batch_size])
+                pred = coder.predict(texts=part["text"].tolist(),
+                                     embeddings=vectors[i:i + batch_size])
                 score_cols = [c for c in pred.columns if c.startswith("score_")]
                 pred["scores"] = [
                     {c[len("score_"):]: v for c, v in zip(score_cols, row)}
@@ -214,7 +223,15 @@ def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
                 "used; fix that and run `code` again", path=e.path) from None
         raise
     return {"run_id": run_id, "segments": len(segs), "embedded": cached.computed,
+            "auto_accepted": _count_sure(store, run_id, auto_accept_above),
             "reused": cached.reused, "reviewer_examples": len(examples)}
+
+
+def _count_sure(store, run_id: int, threshold: float | None) -> int:
+    if threshold is None:
+        return 0
+    conf = store.machine_codes(run_id)["confidence"]
+    return int((conf >= threshold).sum())
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -318,8 +335,12 @@ def cmd_code(args) -> int:
         report = _ingest_from_args(args, store)
         if not report.documents:
             _err("no transcript could be read; nothing to code")
+    p = args.auto_accept_above
+    if p is not None and not 0.0 < p <= 1.0:
+        raise QualError(f"--auto-accept-above must be a probability in (0, 1], not {p}")
             return 1
-        result = code(store, codebook, embedder, report.document_ids, show_progress=True)
+        result = code(store, codebook, embedder, report.document_ids, show_progress=True,
+                      coder=args.coder, auto_accept_above=args.auto_accept_above)
         coded = store.machine_codes(result["run_id"])
     counts = {t: 0 for t in codebook.theme_ids}
     counts["none"] = 0
@@ -336,6 +357,11 @@ def cmd_code(args) -> int:
     _print(f"took {time.perf_counter() - t0:.1f} s")
     return 1 if report.failures else 0
 
+    if args.auto_accept_above is not None:
+        n = result["auto_accepted"]
+        _print(f"auto-accepted: {n} of {result['segments']} segments coded with confidence >= "
+               f"{args.auto_accept_above} (no decision is stored; a reviewer can still change "
+               f"them); the review queue holds the other {result['segments'] - n}")
 
 # -- parser ------------------------------------------------------------------------------
 def add_db_option(p):
@@ -402,6 +428,14 @@ def build_parser() -> argparse.ArgumentParser:
     # --help) and register(subparsers), and imports its heavy libraries inside the command.
     import importlib
     import pkgutil
+    from .commands.evaluate import add_coder_option
+
+    add_coder_option(p)
+    p.add_argument("--auto-accept-above", type=float, default=None, metavar="P",
+                   help="selective mode: segments whose coding has confidence >= P (the "
+                        "calibrated probability that the whole label set is right) are marked "
+                        "auto-accepted and left out of the review queue; no decision is stored "
+                        "for them")
 
     from . import commands
 

@@ -38,14 +38,26 @@ content after normalisation (text stripped of surrounding whitespace, colours lo
 not change the version, nor does splitting the same content over several files; any change to
 an id, a name, a definition, the guidance, a colour, an example, or the order of themes,
 sub-codes or examples does. The file path is not part of it.
+
+Reference sets
+--------------
+A codebook's folder (the folder given, or the folder of the file given) may hold a
+``reference/`` sub-folder of labelled CSV files: real or
+realistic answers coded by people (columns ``text`` and ``themes``, optionally ``polarity``,
+``source``, ``question``, ``id``). They are not part of the YAML structure (``to_dict``) but
+they are part of the version: the version of a codebook with reference rows is the hash of
+``to_dict()`` together with every reference row. ``HybridCoder`` learns from them beside the
+examples; errors name the file, the line and the column.
 """
 
 from __future__ import annotations
 
+import csv
 import difflib
+import io
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -59,6 +71,7 @@ __all__ = [
     "NONE",
     "SubCode",
     "Theme",
+    "ReferenceExample",
     "Codebook",
     "load_codebook",
     "codebook_from_dict",
@@ -151,6 +164,19 @@ class Theme:
 
 
 @dataclass(frozen=True)
+class ReferenceExample:
+    """One labelled answer of a reference set: ``themes`` is a tuple of theme ids, empty for
+    ``none``; ``polarity`` may be empty; ``source`` groups the answers of one witness or
+    interview (cross-validation keeps a source whole); ``origin`` is ``file:line``."""
+
+    text: str
+    themes: tuple[str, ...]
+    polarity: str = ""
+    source: str = ""
+    origin: str = ""
+
+
+@dataclass(frozen=True)
 class Codebook:
     """A validated codebook. Treat it as immutable: ``add_subcode`` returns a new one.
 
@@ -168,6 +194,7 @@ class Codebook:
     polarity_definitions: dict[str, str] = field(default_factory=dict)
     version: str = field(default="", compare=False)
     path: str = field(default="", compare=False)
+    reference: tuple[ReferenceExample, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         for mapping in (self.polarity, self.polarity_definitions):
@@ -180,7 +207,12 @@ class Codebook:
                            {k: list(self.polarity.get(k, [])) for k in POLARITIES})
         object.__setattr__(self, "polarity_definitions",
                            {k: self.polarity_definitions.get(k, "") for k in POLARITIES})
-        object.__setattr__(self, "version", sha256_json(self.to_dict())[:12])
+        content = self.to_dict()
+        if self.reference:
+            content = {"codebook": content,
+                       "reference": [[r.text, list(r.themes), r.polarity, r.source]
+                                     for r in self.reference]}
+        object.__setattr__(self, "version", sha256_json(content)[:12])
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -738,7 +770,76 @@ def load_codebook(path: str | os.PathLike | None = None) -> Codebook:
     else:
         files = [p]
     parts = [_parse_part(*_read_yaml(f)) for f in files]
-    return _merge(parts, str(p))
+    book = _merge(parts, str(p))
+    ref = (p if p.is_dir() else p.parent) / REFERENCE_FOLDER
+    if ref.is_dir():
+        rows = [r for f in sorted(ref.glob("*.csv")) if not f.name.startswith(".")
+                for r in read_reference_csv(f, book.theme_ids)]
+        book = replace(book, reference=tuple(rows))
+    return book
+
+
+REFERENCE_FOLDER = "reference"
+MAX_REFERENCE_BYTES = 50_000_000
+
+
+def read_reference_csv(path: str | os.PathLike, theme_ids: list[str]) -> list[ReferenceExample]:
+    """Read one reference set (see the module docstring). Every fault is a CodebookError
+    naming the file, the line and the column."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_REFERENCE_BYTES:
+            raise CodebookError(f"reference set over {MAX_REFERENCE_BYTES // 1_000_000} MB",
+                                path=path)
+        raw = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CodebookError("not UTF-8 text; save the reference set as UTF-8", path=path) from None
+    except OSError as e:
+        raise CodebookError(f"cannot read the reference set: {e.strerror or e}", path=path) from None
+    reader = csv.DictReader(io.StringIO(raw, newline=""))
+    try:
+        header = [c.strip() for c in (reader.fieldnames or [])]
+    except csv.Error as e:
+        raise CodebookError(f"not a valid CSV file: {e}", path=path, line=1) from None
+    for col in ("text", "themes"):
+        if col not in header:
+            raise CodebookError(f"no '{col}' column (columns found: {', '.join(header) or 'none'})",
+                                path=path, line=1, field=col)
+    reader.fieldnames = header
+    known = set(theme_ids)
+    rows: list[ReferenceExample] = []
+    start = 2
+    try:
+        for row in reader:
+            line, start = start, reader.line_num + 1
+            text = (row.get("text") or "").strip()
+            labels = [t.strip() for t in (row.get("themes") or "").split(";") if t.strip()]
+            where = dict(path=path, line=line)
+            if not text:
+                raise CodebookError("empty text", field="text", **where)
+            if not labels:
+                raise CodebookError(f"empty; give one or more of {', '.join(theme_ids)} or "
+                                    f"'{NONE}', separated by ';'", field="themes", **where)
+            bad = [t for t in labels if t not in known | {NONE}]
+            if bad:
+                raise CodebookError(f"unknown theme '{bad[0]}' (expected "
+                                    f"{', '.join(theme_ids)} or '{NONE}')", field="themes", **where)
+            if NONE in labels and len(labels) > 1:
+                raise CodebookError(f"'{NONE}' cannot be combined with a theme", field="themes",
+                                    **where)
+            polarity = (row.get("polarity") or "").strip()
+            if polarity and polarity not in POLARITIES:
+                raise CodebookError(f"unknown polarity '{polarity}' (expected "
+                                    f"{', '.join(POLARITIES)} or empty)", field="polarity", **where)
+            rows.append(ReferenceExample(
+                text=text, themes=tuple(t for t in labels if t != NONE), polarity=polarity,
+                source=(row.get("source") or "").strip() or f"{path.name}:{line}",
+                origin=f"{path}:{line}"))
+    except csv.Error as e:
+        raise CodebookError(f"not a valid CSV file: {e}", path=path, line=start) from None
+    if not rows:
+        raise CodebookError("no rows after the header", path=path, line=2)
+    return rows
 
 
 def codebook_from_dict(data: Any, path: str | None = None) -> Codebook:

@@ -184,6 +184,42 @@ def agreement(gold, predicted, themes, *, gold_polarity=None, predicted_polarity
     return result
 
 
+def calibration(gold, probabilities, themes, *, bins: int = 10) -> dict:
+    """Expected calibration error per theme: ``probabilities`` is an (n, themes) array of
+    the coder's probability that each theme applies; the gold says whether it does. Rows
+    are put in ``bins`` equal-width bins of probability; ECE is the mean, weighted by bin
+    size, of |mean probability - share of rows where the theme applies|."""
+    themes = list(themes)
+    G = _matrix(_norm(gold, themes), themes).astype(float)
+    P = np.asarray(probabilities, dtype=float)
+    out = {}
+    edges = np.linspace(0, 1, bins + 1)
+    for j, t in enumerate(themes):
+        b = np.clip(np.digitize(P[:, j], edges[1:-1]), 0, bins - 1)
+        err = sum(abs(P[b == k, j].mean() - G[b == k, j].mean()) * (b == k).sum()
+                  for k in range(bins) if (b == k).any())
+        out[t] = float(err / len(P)) if len(P) else float("nan")
+    return out
+
+
+def selective(gold, predicted, confidence, themes, *, thresholds=(0.5, 0.6, 0.7, 0.8, 0.9)
+              ) -> list[dict]:
+    """For each confidence threshold P: the share of rows the machine would auto-code
+    (confidence >= P, the coverage) and the exact match of their label sets with the
+    gold (what ``code --auto-accept-above P`` would leave unreviewed)."""
+    themes = list(themes)
+    g, p = _norm(gold, themes), _norm(predicted, themes)
+    c = np.asarray(confidence, dtype=float)
+    rows = []
+    for th in thresholds:
+        keep = c >= th
+        n = int(keep.sum())
+        exact = float(np.mean([a == b for a, b, k in zip(g, p, keep) if k])) if n else float("nan")
+        rows.append({"threshold": float(th), "coverage": n / len(c) if len(c) else float("nan"),
+                     "n": n, "exact_match": exact})
+    return rows
+
+
 def _f(x) -> str:
     return "  n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:5.2f}"
 
@@ -205,6 +241,13 @@ def format_report(result: dict, title: str | None = None) -> str:
                      f"(on {result['polarity_n']} rows with a gold polarity)")
     else:
         lines.append("polarity accuracy: n/a (no polarity in the gold file)")
+    if result.get("calibration"):
+        lines.append("calibration (expected calibration error of each theme's probability): "
+                     + ", ".join(f"{t} {_f(v).strip()}" for t, v in result["calibration"].items()))
+    if result.get("selective"):
+        lines.append("selective mode (auto-accept at confidence >= P): " + "; ".join(
+            f"P={r['threshold']:.2f}: coverage {_f(r['coverage']).strip()}, exact "
+            f"{_f(r['exact_match']).strip()}" for r in result["selective"]))
     lines.append(f"rows: {result['n']}")
     return "\n".join(lines)
 
@@ -237,4 +280,11 @@ def evaluate_coder(coder, gold: pd.DataFrame, themes) -> tuple[dict, pd.DataFram
     result = agreement(gold["themes"].tolist(), pred["themes"].tolist(), themes,
                        gold_polarity=gold["polarity"].tolist(),
                        predicted_polarity=pred["polarity"].tolist())
+    score_cols = [f"score_{t}" for t in themes]
+    if all(c in pred.columns for c in score_cols):
+        result["calibration"] = calibration(gold["themes"].tolist(), pred[score_cols].to_numpy(),
+                                            themes)
+    if "confidence" in pred.columns:
+        result["selective"] = selective(gold["themes"].tolist(), pred["themes"].tolist(),
+                                        pred["confidence"].to_numpy(), themes)
     return result, predictions_table(gold, pred, themes)

@@ -73,7 +73,18 @@ def machine_coding(store, *, role: str | None = "stakeholder", scores: bool = Tr
     else:
         df = seg.assign(run_id=pd.NA, machine_themes=pd.NA, machine_subcodes=pd.NA,
                         machine_polarity=pd.NA, confidence=float("nan"), scores=None)
+    df["auto_accept_above"] = df["run_id"].map(_auto_thresholds(store, df["run_id"]))
     return df
+
+
+def _auto_thresholds(store, run_ids) -> dict:
+    """``{run_id: P}`` for the runs coded with ``code --auto-accept-above P``."""
+    out = {}
+    for run_id in pd.Series(run_ids).dropna().unique():
+        value = (store.run(int(run_id)).get("parameters") or {}).get("auto_accept_above")
+        if value is not None:
+            out[run_id] = float(value)
+    return out
 
 
 def apply_decisions(machine: pd.DataFrame, latest: pd.DataFrame) -> pd.DataFrame:
@@ -114,6 +125,12 @@ def apply_decisions(machine: pd.DataFrame, latest: pd.DataFrame) -> pd.DataFrame
         df.loc[decided, "memo"] = m.loc[decided, "_memo"].to_numpy()
         df.loc[hit, "stale"] = (m.loc[hit, "_sha"].to_numpy() != df.loc[hit, "text_sha256"].to_numpy())
     df["reviewed"] = df["source"].eq("reviewer")
+    # auto-accepted: machine coding sure enough for its run's --auto-accept-above; no
+    # decision is stored for it, and a reviewer's decision always takes it over
+    threshold = pd.to_numeric(df.get("auto_accept_above", pd.Series(float("nan"), index=df.index)),
+                              errors="coerce")
+    sure = pd.to_numeric(df["confidence"], errors="coerce") >= threshold
+    df["auto_accepted"] = df["source"].eq("machine") & sure.fillna(False).astype(bool)
     return df
 
 
@@ -173,7 +190,7 @@ def with_groups(coding: pd.DataFrame, documents: pd.DataFrame, field: str | None
 def review_queue(coding: pd.DataFrame, *, themes=None, subcodes=None, polarity=None,
                  min_confidence: float | None = None, max_confidence: float | None = None,
                  document_ids=None, groups=None, reviewed: bool | None = False,
-                 order: str = "confidence") -> pd.DataFrame:
+                 order: str = "confidence", auto_accepted: bool = False) -> pd.DataFrame:
     """The segments to review, filtered and ordered (a view of ``effective_coding``'s frame).
 
     ``themes`` / ``subcodes``: keep segments whose effective coding has any of them (``none``
@@ -181,6 +198,8 @@ def review_queue(coding: pd.DataFrame, *, themes=None, subcodes=None, polarity=N
     those without a decision in force or whose decision was made on other text (stale),
     True only decided ones that are not stale, None all.
     ``groups``: keep segments whose ``group`` (see ``with_groups``) is one of these.
+    ``auto_accepted``: the not-reviewed queue leaves out segments the machine auto-accepted
+    (``code --auto-accept-above``) unless this is True.
     ``order``: ``confidence`` (least confident first; never coded last), ``document`` (text
     order), ``theme`` (by first theme, then confidence), ``group`` (by stakeholder group,
     then confidence; needs ``with_groups``), ``random`` (a fixed shuffle, for blind coding of
@@ -213,6 +232,8 @@ def review_queue(coding: pd.DataFrame, *, themes=None, subcodes=None, polarity=N
             mask &= df["reviewed"] & ~stale
         else:                                   # a decision made on other text needs a look
             mask &= ~df["reviewed"] | stale
+            if not auto_accepted and "auto_accepted" in df:
+                mask &= ~df["auto_accepted"].fillna(False).astype(bool)
     out = df[mask].assign(_conf=conf[mask])
     if order == "confidence":
         out = out.sort_values(["_conf", "document", "start"], na_position="last", kind="stable")

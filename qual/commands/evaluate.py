@@ -9,6 +9,15 @@ from pathlib import Path
 ORDER = 70
 
 
+def add_coder_option(p) -> None:
+    from ..coder import CODERS, DEFAULT_CODER
+
+    p.add_argument("--coder", choices=sorted(CODERS), default=DEFAULT_CODER,
+                   help=f"which coder (default {DEFAULT_CODER}: embeddings and word features, "
+                   "learned from the codebook's examples and reference answers; 'embedding': "
+                   "the earlier coder on the codebook's examples alone)")
+
+
 def _clean(obj):
     """JSON-safe: NaN -> null."""
     if isinstance(obj, dict):
@@ -22,7 +31,7 @@ def run(args) -> int:
     import pandas as pd
 
     from ..codebook import load_codebook
-    from ..coder import EmbeddingCoder
+    from ..coder import make_coder
     from ..embed import CachedEmbedder, Embedder, machine_cache
     from ..evaluate import evaluate_coder, format_report, read_labelled_csv
 
@@ -55,13 +64,17 @@ def run(args) -> int:
             in_gold = examples["text"].str.strip().isin(set(gold["text"].str.strip()))
             dropped = int(in_gold.sum())
             examples = examples[~in_gold].reset_index(drop=True)   # never learn from the gold
-        coder = EmbeddingCoder(codebook, encoder)
+        coder = make_coder(getattr(args, "coder", None), codebook, encoder)
         encoder.preload(coder.codebook_texts())
-        coder.fit(examples)
+        # the coder's own reference sets never hold a gold answer either
+        excluded = _fit(coder, examples, gold["text"].tolist())
         result, table = evaluate_coder(coder, gold, themes)
     finally:
         if store is not None:
             store.close()
+    if hasattr(coder, "n_reference_"):
+        sources.insert(0, f"{coder.n_reference_} reference answers of the codebook" +
+                       (f" ({excluded} also in the gold file left out)" if excluded else ""))
     learned = ", ".join(sources) if sources else "the codebook only"
     print(f"coder: {type(coder).__name__} on {embedder.name}, codebook {codebook.version}; "
           f"learned from {learned}" + (f" ({dropped} rows also in the gold file left out)"
@@ -86,6 +99,19 @@ def register(sub) -> None:
     p = sub.add_parser(
         "evaluate", help="measure agreement of the coding with a human-coded CSV",
         description="Code every text of a gold CSV (columns text, themes ';'-separated from "
+def _fit(coder, examples, gold_texts) -> int:
+    """Fit ``coder``; a coder with reference sets leaves out those whose text is in the gold.
+    Returns how many reference rows were left out."""
+    import inspect
+
+    if "exclude_texts" in inspect.signature(coder.fit).parameters:
+        full = len(getattr(coder.codebook, "reference", ()))
+        coder.fit(examples, exclude_texts=gold_texts)
+        return full - coder.n_reference_
+    coder.fit(examples)
+    return 0
+
+
                     "public, people, processes, technical, none; optional polarity) exactly "
                     "as `code` would, and print per-theme precision, recall, F1, support and "
                     "Cohen's kappa, then macro-F1, exact match, Krippendorff's alpha and "
@@ -102,4 +128,5 @@ def register(sub) -> None:
                    "(default: the shipped codebook/)")
     p.add_argument("--model", default=None, help="local sentence-transformers folder "
                    "(default: all-MiniLM-L6-v2)")
+    add_coder_option(p)
     p.set_defaults(func=run)
