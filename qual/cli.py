@@ -329,15 +329,15 @@ def cmd_code(args) -> int:
     from .embed import Embedder
 
     t0 = time.perf_counter()
+    p = args.auto_accept_above
+    if p is not None and not 0.0 < p <= 1.0:
+        raise QualError(f"--auto-accept-above must be a probability in (0, 1], not {p}")
     codebook = load_codebook(args.codebook)
     embedder = Embedder(args.model)
     with _new_or_existing_store(args) as store:
         report = _ingest_from_args(args, store)
         if not report.documents:
             _err("no transcript could be read; nothing to code")
-    p = args.auto_accept_above
-    if p is not None and not 0.0 < p <= 1.0:
-        raise QualError(f"--auto-accept-above must be a probability in (0, 1], not {p}")
             return 1
         result = code(store, codebook, embedder, report.document_ids, show_progress=True,
                       coder=args.coder, auto_accept_above=args.auto_accept_above)

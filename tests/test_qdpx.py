@@ -142,6 +142,7 @@ def test_qdc_round_trips(codebook, schema, tmp_path):
     assert a["themes"] == b["themes"]        # ids, names, colours, guidance, examples
     assert a["none"] == b["none"] and a["polarity"] == b["polarity"]
     # with the description given back, it is the same codebook, same version
+    # (a .qdc holds the codebook, not its reference sets, which stay in codebook/reference/)
     same = qdc_to_codebook(data, name=codebook.name, description=codebook.description)
     assert same == codebook and same.version == replace(codebook, reference=()).version
 

@@ -95,10 +95,6 @@ def run(args) -> int:
     return 0
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "evaluate", help="measure agreement of the coding with a human-coded CSV",
-        description="Code every text of a gold CSV (columns text, themes ';'-separated from "
 def _fit(coder, examples, gold_texts) -> int:
     """Fit ``coder``; a coder with reference sets leaves out those whose text is in the gold.
     Returns how many reference rows were left out."""
@@ -112,6 +108,10 @@ def _fit(coder, examples, gold_texts) -> int:
     return 0
 
 
+def register(sub) -> None:
+    p = sub.add_parser(
+        "evaluate", help="measure agreement of the coding with a human-coded CSV",
+        description="Code every text of a gold CSV (columns text, themes ';'-separated from "
                     "public, people, processes, technical, none; optional polarity) exactly "
                     "as `code` would, and print per-theme precision, recall, F1, support and "
                     "Cohen's kappa, then macro-F1, exact match, Krippendorff's alpha and "
