@@ -29,32 +29,68 @@ def atomic_path(target: str | Path, suffix: str = ""):
 
     On any failure (a full disk, a file size limit, an error while writing) the temporary file
     is removed and ``target`` is left as it was: no partial export. OSErrors become an
-    :class:`ExportError` naming the target and the fault."""
+    :class:`ExportError` naming the target and the fault. A missing output folder is made
+    (with its parents), and removed again when the write fails."""
     target = Path(target)
-    if not target.parent.exists():
-        raise ExportError("the output folder does not exist", path=target)
     if target.is_dir():
         raise ExportError("is a folder; give a file name for the export", path=target)
+    made = make_folders(target.parent)
+    done = False
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp",
-                                   dir=target.parent)
-    except OSError as e:
-        raise _write_error(e, target) from None
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, _file_mode(target))  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, target)
-    except OSError as e:
-        raise _write_error(e, target) from None
-    except Exception as e:
-        code = _io_errno(e)
-        if code is None:
-            raise
-        raise _write_error(OSError(code, os.strerror(code)), target) from None
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp",
+                                       dir=target.parent)
+        except OSError as e:
+            raise _write_error(e, target) from None
+        os.close(fd)
+        try:
+            yield Path(tmp)
+            os.chmod(tmp, _file_mode(target))  # mkstemp makes 0600; give the usual mode
+            os.replace(tmp, target)
+            done = True
+        except OSError as e:
+            raise _write_error(e, target) from None
+        except Exception as e:
+            code = _io_errno(e)
+            if code is None:
+                raise
+            raise _write_error(OSError(code, os.strerror(code)), target) from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if not done:
+            remove_folders(made)
+
+
+def make_folders(folder: str | Path) -> list[Path]:
+    """Make ``folder`` and its missing parents; return the folders made, deepest first (for
+    :func:`remove_folders`). A path in the way that is a file is a one-line ExportError."""
+    folder = Path(folder)
+    missing = []
+    p = folder
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    if not p.is_dir():
+        raise ExportError("cannot make the output folder: this is a file, not a folder",
+                          path=p)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        remove_folders(missing)
+        raise ExportError(f"cannot make the output folder: {e.strerror or e}",
+                          path=folder) from None
+    return missing
+
+
+def remove_folders(folders) -> None:
+    """Remove the (empty) folders :func:`make_folders` made, deepest first."""
+    for p in folders:
+        try:
+            p.rmdir()
+        except OSError:
+            break
 
 
 def _io_errno(e: BaseException) -> int | None:

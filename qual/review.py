@@ -310,6 +310,27 @@ def normalise_coding(coding: dict, codebook) -> dict:
     return _validate(coding, codebook)
 
 
+def unknown_label(label: str, codebook) -> str:
+    """What to tell someone who typed ``label``, which is neither a theme nor a sub-code: a
+    sub-code typo lists the valid sub-codes (of its theme when the part before the dot is
+    one), a theme typo the themes, with the closest match first when there is one."""
+    import difflib
+
+    theme = label.split(".", 1)[0]
+    if "." in label or theme not in codebook.theme_ids and difflib.get_close_matches(
+            label, codebook.subcode_ids, n=1, cutoff=0.75):
+        known = [s for s in codebook.subcode_ids if s.split(".", 1)[0] == theme] \
+            or codebook.subcode_ids
+        what = f"sub-codes of {theme}" if known != codebook.subcode_ids else "sub-codes"
+        kind = "sub-code"
+    else:
+        known, what, kind = codebook.theme_ids, "themes", "theme"
+    near = [s for s in codebook.subcode_ids if s.split(".", 1)[-1] == label] \
+        or difflib.get_close_matches(label, known, n=1, cutoff=0.6)
+    hint = f"did you mean {near[0]}? " if near else ""
+    return f"unknown {kind} '{label}' ({hint}{what}: {', '.join(known)})"
+
+
 def _validate(coding: dict, codebook) -> dict:
     themes = [t for t in split_labels(coding.get("themes")) if t != NONE]
     subcodes = split_labels(coding.get("subcodes"))
@@ -319,10 +340,10 @@ def _validate(coding: dict, codebook) -> dict:
     if codebook is not None:
         for t in themes:
             if t not in codebook.theme_ids:
-                raise ReviewError(f"unknown theme '{t}' (known: {', '.join(codebook.theme_ids)})")
+                raise ReviewError(unknown_label(t, codebook))
         for s in subcodes:
             if s not in codebook.subcode_ids:
-                raise ReviewError(f"unknown sub-code '{s}'")
+                raise ReviewError(unknown_label(s, codebook))
             if codebook.theme_of(s) not in themes:        # a sub-code brings its theme along
                 themes.append(codebook.theme_of(s))
         themes = [t for t in codebook.theme_ids if t in themes]

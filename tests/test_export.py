@@ -66,12 +66,21 @@ def test_xlsx_has_about_segments_theme_and_quote_sheets(coded_store, codebook, t
         assert text[q["start"]:q["end"]] == q["text"]
 
 
-def test_export_into_missing_folder_is_a_clear_error_and_writes_nothing(coded_store, tmp_path,
-                                                                       capsys):
-    out = tmp_path / "missing" / "coded.xlsx"
-    assert main(["export", "--db", str(coded_store.path), "--output", str(out)]) == 2
-    assert "output folder does not exist" in capsys.readouterr().err
-    assert not out.parent.exists()
+def test_export_into_missing_folder_makes_it(coded_store, tmp_path):
+    out = tmp_path / "missing" / "deeper" / "coded.xlsx"
+    assert main(["export", "--db", str(coded_store.path), "--output", str(out)]) == 0
+    assert out.exists()
+
+
+def test_export_that_fails_in_a_missing_folder_leaves_no_folder(tmp_path):
+    from qual.export import atomic_path
+
+    out = tmp_path / "missing" / "deeper" / "coded.csv"
+    with pytest.raises(RuntimeError):
+        with atomic_path(out, ".csv") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("stopped")
+    assert not (tmp_path / "missing").exists()
 
 
 def test_failed_write_leaves_no_partial_file(tmp_path):
@@ -83,8 +92,9 @@ def test_failed_write_leaves_no_partial_file(tmp_path):
             raise RuntimeError("disk full")
     assert target.read_text() == "old"                # the old file is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]   # no temporary left over
+    (tmp_path / "file").write_text("")               # a file where the folder should be
     with pytest.raises(ExportError):
-        write_csv(pd.DataFrame({"a": [1]}), tmp_path / "nope" / "y.csv")
+        write_csv(pd.DataFrame({"a": [1]}), tmp_path / "file" / "y.csv")
 
 
 def test_qdc_export_needs_no_store(tmp_path):

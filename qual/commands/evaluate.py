@@ -81,16 +81,20 @@ def run(args) -> int:
                                        if dropped else ""))
     print(format_report(result, title=f"agreement with {args.gold}:"))
     if args.predictions:
-        from ..export import inert_table
+        from ..export import atomic_path, inert_table
 
-        inert_table(table).to_csv(args.predictions, index=False)   # no live formulas
+        with atomic_path(args.predictions, ".csv") as tmp:      # a missing folder is made
+            inert_table(table).to_csv(tmp, index=False)         # no live formulas
         print(f"wrote predictions for {len(table)} rows to {Path(args.predictions).resolve()}")
     if args.json:
         payload = _clean({"gold": str(args.gold), "train": args.train, "db": args.db,
                           "model": embedder.key, "codebook_version": codebook.version,
                           "training_rows": 0 if examples is None else len(examples),
                           "coder": {type(coder).__name__: coder.get_params()}, **result})
-        Path(args.json).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        from ..export import atomic_path
+
+        with atomic_path(args.json, ".json") as tmp:
+            tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         print(f"wrote metrics to {Path(args.json).resolve()}")
     return 0
 

@@ -140,7 +140,7 @@ def import_decisions(store, path, reviewer: str, codebook, *, accept_unchanged: 
     import csv
 
     from ..review import (NONE, ReviewError, apply_decision, coding_of, effective_coding,
-                          normalise_coding, split_labels)
+                          normalise_coding, split_labels, unknown_label)
     from ..export import restore
 
     from ..errors import QualError
@@ -174,8 +174,7 @@ def import_decisions(store, path, reviewer: str, codebook, *, accept_unchanged: 
                       if x != NONE]
             bad = [x for x in labels if x not in codebook.theme_ids and x not in codebook.subcode_ids]
             if bad:
-                errors.append((line, "themes", f"unknown theme or sub-code {bad[0]!r} (themes: "
-                                               f"{', '.join(codebook.theme_ids)})"))
+                errors.append((line, "themes", unknown_label(bad[0], codebook)))
                 continue
             polarity = (row.get("polarity") or "").strip().lower() or "neutral"
             if polarity not in ("barrier", "opportunity", "neutral"):

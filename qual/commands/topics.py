@@ -85,24 +85,15 @@ def format_table(topics, width: int = 60) -> str:
 
 def write_topics_csv(topics, path) -> Path:
     """CSV with columns topic, size, keywords, theme, subcode, similarity, emergent, examples
-    (examples joined by ' | '), written atomically."""
-    import os
-    import tempfile
+    (examples joined by ' | '), written atomically (a missing folder is made)."""
+    from ..export import atomic_path, inert_table
 
     cols = ["topic", "size", "keywords", "theme", "subcode", "similarity", "emergent", "examples"]
     out = topics[cols].copy()
     out["examples"] = out["examples"].map(lambda xs: " | ".join(xs))
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        from ..export import inert_table
-
+    with atomic_path(path, ".csv") as tmp:
         inert_table(out).to_csv(tmp, index=False)       # no cell read as a spreadsheet formula
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
