@@ -446,6 +446,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reader_went_away() -> int:
+    """The program reading our output stopped (``python -m qual summarise ... | head``): stop
+    quietly, as other command-line tools do, with no traceback and nothing more written."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())     # the exit's own flush finds no pipe
+    except (OSError, ValueError):
+        pass
+    return 141                                    # 128 + SIGPIPE, the shell's convention
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -467,7 +480,11 @@ def main(argv=None) -> int:
             warnings.simplefilter("always", QualWarning)
             previous = warnings.showwarning
             warnings.showwarning = show
-            return args.func(args)
+            status = args.func(args)
+            sys.stdout.flush()              # a closed pipe shows here, not at exit
+            return status
+    except BrokenPipeError:
+        return _reader_went_away()
     except QualError as e:
         _err(str(e))
         return 2
