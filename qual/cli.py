@@ -273,10 +273,16 @@ def _ingest_from_args(args, store) -> IngestReport:
         from .redact import read_name_list
 
         names = read_name_list(args.redact_list)
+    from .scope import other_study_warning
+
+    before = store.documents(current_only=False)
     report = ingest(args.paths, store, show_progress=True,
                     segment_params=SegmentParams(args.max_sentences, args.max_words),
                     max_bytes=args.max_bytes, redact=args.redact, redact_names=names)
     _report_ingest(report)
+    warning = other_study_warning(before, store.documents(current_only=False), store.path)
+    if warning:
+        print(f"qual: warning: {printable(warning)}", file=sys.stderr, flush=True)
     if args.redact:
         n = sum(len(r) for r in report.replacements.values())
         _print(f"redaction: {n} replacements in {len(report.replacements)} documents "

@@ -320,9 +320,11 @@ def _sheet(wb, title: str, frame: pd.DataFrame):
 
 def write_xlsx(table: pd.DataFrame, output: str | Path, *, theme_ids: list[str],
                quotes: pd.DataFrame | None = None,
-               about: list[tuple[str, object]] | None = None) -> Path:
+               about: list[tuple[str, object]] | None = None,
+               log: pd.DataFrame | None = None) -> Path:
     """A workbook: ``about`` (run, codebook version, redaction), ``segments`` (all coded
-    segments, the CSV's columns), one sheet per theme, and ``quotes``."""
+    segments, the CSV's columns), one sheet per theme, ``quotes`` and, given ``log``
+    (``qual.audit.audit_log``), the reviewer decision log."""
     from openpyxl import Workbook
 
     wb = Workbook()
@@ -339,6 +341,8 @@ def write_xlsx(table: pd.DataFrame, output: str | Path, *, theme_ids: list[str],
         _sheet(wb, t, table[has])
     _sheet(wb, "quotes", quotes if quotes is not None else pd.DataFrame(
         columns=["theme", "document", "speaker", "start", "end", "text"]))
+    if log is not None:
+        _sheet(wb, "log", log)
     # Built in memory, then written to the target in one go.
     buffer = io.BytesIO()
     try:

@@ -567,12 +567,15 @@ def write_summary(summary: Summary, codebook, output_dir) -> dict[str, Path]:
     return written
 
 
-def summary_from_store(store, codebook, *, reviewed_only: bool = False, **kw) -> Summary:
-    """Compose the summary from a store (used by the CLI and tests)."""
+def summary_from_store(store, codebook, *, reviewed_only: bool = False, document_ids=None,
+                       **kw) -> Summary:
+    """Compose the summary from a store (used by the CLI and tests); ``document_ids``: only
+    those documents (``qual.scope``), else every current one."""
     from .review import effective_coding
 
     coding = effective_coding(store)
-    documents = [store.document(int(i)) for i in store.documents()["id"]]
+    documents = [store.document(int(i)) for i in store.documents()["id"]
+                 if document_ids is None or int(i) in set(document_ids)]
     topics = None
     if hasattr(store, "topics"):
         try:

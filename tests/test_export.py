@@ -35,7 +35,7 @@ def test_xlsx_has_about_segments_theme_and_quote_sheets(coded_store, codebook, t
     assert main(["export", "--db", str(coded_store.path), "--format", "xlsx",
                  "--output", str(out)]) == 0
     wb = load_workbook(out, read_only=True)
-    assert wb.sheetnames == ["about", "segments", *codebook.theme_ids, "quotes"]
+    assert wb.sheetnames == ["about", "segments", *codebook.theme_ids, "quotes", "log"]
     about = dict(list(wb["about"].values)[1:])
     run = coded_store.latest_run()
     assert about["run"] == run["id"]

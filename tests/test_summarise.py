@@ -177,9 +177,15 @@ def test_redaction_status_is_stated():
     assert redaction_status([{"redacted": 1}, {"redacted": 0}]) == "1 of 2 documents redacted"
 
 
-def test_summarise_into_a_folder_whose_parent_is_missing_writes_nothing(coded_store, tmp_path,
-                                                                        capsys):
+def test_summarise_into_a_folder_whose_parent_is_missing_makes_both(coded_store, tmp_path):
     out = tmp_path / "missing" / "summary"
-    assert main(["summarise", "--db", str(coded_store.path), "--output", str(out)]) == 2
-    assert "parent folder is missing" in capsys.readouterr().err
-    assert not (tmp_path / "missing").exists()
+    assert main(["summarise", "--db", str(coded_store.path), "--output", str(out)]) == 0
+    assert (out / "summary.md").exists()
+
+
+def test_summarise_that_fails_leaves_no_folder_it_made(coded_store, tmp_path, capsys):
+    out = tmp_path / "missing" / "summary"
+    assert main(["summarise", "--db", str(coded_store.path), "--output", str(out),
+                 "--documents", "no_such_document"]) == 2
+    assert "no document named" in capsys.readouterr().err
+    assert not (tmp_path / "missing" / "summary").exists()

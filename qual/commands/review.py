@@ -232,6 +232,16 @@ def run_decisions(args) -> int:
     from ..codebook import load_codebook
     from ..store import Store
 
+    if args.action == "log":
+        from ..audit import audit_log
+        from ..export import write_csv
+
+        with Store(args.db, create=False) as store:
+            log = audit_log(store)
+        out = write_csv(log, args.output)             # every cell inert, written atomically
+        print(f"wrote {len(log)} decisions (the whole log: accepts, rejects, recodes, undos, "
+              f"splits, merges, restores) to {Path(out).resolve()}")
+        return 0
     if args.action == "export":
         with Store(args.db) as store:
             n = export_decisions(store, args.output)
@@ -283,6 +293,16 @@ def register(sub) -> None:
     add_db_option(e)
     e.add_argument("--output", required=True, help="CSV file to write")
     e.set_defaults(func=run_decisions)
+    g = dsub.add_parser("log", help="write the audit log: every decision with action, "
+                                    "reviewer, time, before, after, memo, blind, lineage",
+                        description="Write every reviewer decision, oldest first, as CSV: "
+                                    "action, reviewer, time, segment, the coding seen (before) "
+                                    "and set (after), memo, blind flag, and the segment lineage "
+                                    "(splits, merges, undos, restores). Read-only: the log "
+                                    "cannot be imported.")
+    add_db_option(g)
+    g.add_argument("--output", required=True, help="CSV file to write")
+    g.set_defaults(func=run_decisions)
     i = dsub.add_parser("import", help="record the rows of a CSV as your decisions")
     add_db_option(i)
     i.add_argument("file", help="CSV with columns segment_id, themes, polarity, memo")

@@ -9,7 +9,8 @@ ORDER = 55
 
 def run(args) -> int:
     from ..codebook import load_codebook
-    from ..export import ExportError
+    from ..export import ExportError, make_folders
+    from ..scope import scope_ids
     from ..store import Store
     from ..summarise import summary_from_store, write_summary
 
@@ -21,27 +22,23 @@ def run(args) -> int:
             raise ExportError("no coding run in this store yet; run `python -m qual code "
                               "PATH...` first", path=args.db)
     out = Path(args.output)
-    if not out.is_dir():
-        if out.exists() or not out.parent.is_dir():
-            raise ExportError("the output folder does not exist and cannot be made here "
-                              "(its parent folder is missing)" if not out.exists()
-                              else "is a file, expected a folder", path=out)
-        out.mkdir()
-        made = out
-    else:
-        made = None
+    if out.exists() and not out.is_dir():
+        raise ExportError("is a file, expected a folder", path=out)
+    made = make_folders(out)              # the folder and any missing parents
     try:
         codebook = load_codebook(args.codebook)
         with Store(args.db) as store:
+            ids = scope_ids(store, args)
             summary = summary_from_store(store, codebook, reviewed_only=args.reviewed_only,
+                                         document_ids=ids,
                                          quotes_per_theme=args.quotes,
                                          max_per_stakeholder=args.max_per_stakeholder)
         files = write_summary(summary, codebook, out)
     except BaseException:
-        if made is not None:              # a failed run leaves no folder (empty or half-full)
+        if made:                          # a failed run leaves no folder (empty or half-full)
             import shutil
 
-            shutil.rmtree(made, ignore_errors=True)
+            shutil.rmtree(made[-1], ignore_errors=True)
         raise
     run_info = summary.run or {}
     if run_info.get("codebook_version") and run_info["codebook_version"] != codebook.version:
@@ -61,6 +58,7 @@ def run(args) -> int:
 
 def register(sub) -> None:
     from ..cli import add_db_option
+    from ..scope import add_scope_options
 
     p = sub.add_parser("summarise", help="write theme summaries (summary.md, summary.html, "
                                          "themes.csv, matrices)",
@@ -70,8 +68,9 @@ def register(sub) -> None:
                                    "quotes, emergent topics, and how much a person reviewed. "
                                    "Plus a code co-occurrence matrix and case x code matrices.")
     add_db_option(p)
+    add_scope_options(p)
     p.add_argument("--output", required=True,
-                   help="folder to write into (made if missing; its parent must exist)")
+                   help="folder to write into (made, with its parents, if missing)")
     p.add_argument("--codebook", default=None, help="codebook YAML file or folder "
                    "(default: the shipped codebook/)")
     p.add_argument("--reviewed-only", action="store_true",

@@ -9,17 +9,21 @@ ORDER = 30
 
 
 def find_topics(store, codebook, embedder=None, *, min_topic_size=None, seed: int = 42,
-                guidance=None, log=print) -> dict:
+                guidance=None, log=print, document_ids=None) -> dict:
     """Fit topics on the store's current stakeholder segments and store them as a ``topics`` run.
 
     Embeddings come from the cache under the latest code run's model; what is missing is
     embedded (and cached) with ``embedder`` (default: the default model). Returns a summary
     with ``run_id``, ``result`` (a ``TopicResult``), ``dropped`` (short segments left out).
+    ``document_ids``: fit on those documents' segments only (``qual.scope``).
     """
     from ..embed import CachedEmbedder, Embedder
     from ..topics import DEFAULT_GUIDANCE, MIN_WORDS, TooFewSegments, TopicModel, usable_segments
 
-    segs, dropped = usable_segments(store.segments(role="stakeholder"))
+    segs = store.segments(role="stakeholder")
+    if document_ids is not None:
+        segs = segs[segs["document_id"].isin(document_ids)].reset_index(drop=True)
+    segs, dropped = usable_segments(segs)
     if dropped:
         log(f"left out {dropped} stakeholder segments of fewer than {MIN_WORDS} words "
             "(\"Yes.\", \"That's right.\" carry no topic)")
@@ -43,6 +47,8 @@ def find_topics(store, codebook, embedder=None, *, min_topic_size=None, seed: in
 
     vectors = np.vstack(vectors).astype(np.float32)
     docs = store.documents()
+    if document_ids is not None:
+        docs = docs[docs["id"].isin(document_ids)]
     model = TopicModel(codebook, encoder, min_topic_size=min_topic_size, seed=seed,
                        guidance=guidance or DEFAULT_GUIDANCE)
     result = model.fit(segs["text"].tolist(), vectors)
@@ -100,6 +106,7 @@ def write_topics_csv(topics, path) -> Path:
 def run(args) -> int:
     from ..codebook import load_codebook
     from ..embed import Embedder
+    from ..scope import scope_ids
     from ..store import Store
     from ..topics import TooFewSegments
 
@@ -114,7 +121,7 @@ def run(args) -> int:
         embedder = Embedder(args.model) if args.model else None
         try:
             summary = find_topics(store, codebook, embedder, min_topic_size=args.min_topic_size,
-                                  seed=args.seed)
+                                  seed=args.seed, document_ids=scope_ids(store, args))
         except TooFewSegments as e:
             print(f"qual: {e.message}")
             return 1
@@ -136,6 +143,7 @@ def run(args) -> int:
 
 def register(sub) -> None:
     from ..cli import add_db_option
+    from ..scope import add_scope_options
 
     p = sub.add_parser(
         "topics", help="find emergent topics in the stakeholder segments (BERTopic)",
@@ -144,6 +152,7 @@ def register(sub) -> None:
                     "and flag as emergent the topics nothing in the codebook is close to. "
                     "Segments of fewer than 6 words are left out. Stored as a 'topics' run.")
     add_db_option(p)
+    add_scope_options(p)
     p.add_argument("--output", default=None, help="also write the topics as CSV to this file")
     p.add_argument("--min-topic-size", type=int, default=None,
                    help="smallest topic (default: chosen from the number of segments)")
