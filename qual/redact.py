@@ -933,7 +933,9 @@ def write_key(replacements_by_document: Mapping[str, Iterable[Replacement]], pat
     original was replaced (``text``, ``speaker``, ``metadata:KEY``; ``;``-separated), so the key
     covers speaker labels and metadata values as well as the text. Written atomically (a
     temporary file in the same folder, then renamed) with owner-only permissions where the OS
-    supports it. Call this only when the user asks for a key: it re-identifies the data.
+    supports it. Every cell is inert (``qual.export.inert``: an original such as ``=1+1`` or
+    ``-Smith`` is written ``'=1+1``), like every CSV qual writes. Call this only when the user
+    asks for a key: it re-identifies the data.
     """
     p = Path(path)
     rows: dict[tuple, set] = {}
@@ -946,12 +948,14 @@ def write_key(replacements_by_document: Mapping[str, Iterable[Replacement]], pat
         m = re.match(r"\[(\w+)_(\d+)\]", row[1])
         return (row[0], m.group(1) if m else row[1], int(m.group(2)) if m else 0, row[3])
 
+    from .export import inert        # no cell a spreadsheet would run as a formula
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["document", "pseudonym", "kind", "original", "where"])
     for row in sorted(rows, key=order):
         where = sorted(rows[row], key=lambda f: (f != "text", f != "speaker", f))
-        w.writerow([*row, "; ".join(where)])
+        w.writerow([inert(v) for v in (*row, "; ".join(where))])
     from .atomic import write_text_atomic
 
     return write_text_atomic(p, buf.getvalue(), mode=0o600, newline="", what="the redaction key")
