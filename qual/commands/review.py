@@ -284,7 +284,8 @@ def register(sub) -> None:
                         "folder); given, a password is required even on this machine")
     p.set_defaults(func=run_review)
 
-    p = sub.add_parser("decisions", help="export or import reviewer decisions as CSV",
+    p = sub.add_parser("decisions", help="export or import reviewer decisions as CSV, or "
+                                         "write the audit log",
                        description="Review in a spreadsheet: export the coding, edit the columns "
                                    "themes (theme and sub-code ids, ';'-separated, or none), "
                                    "polarity and memo, and import it back as your decisions.")
