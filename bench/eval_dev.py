@@ -2,7 +2,7 @@
 
     python bench/eval_dev.py [--params JSON]
 
-Codebook only (what ``python -m qual code`` does on a new project), on bench/data/dev.csv
+Codebook only (what ``python -m qual code`` does on a new project), on codebook/reference/interview_excerpts.csv (the former bench/data/dev.csv)
 (all rows, then single-theme rows), on dev_formal.csv and dev_turns.csv, and on ../shared/data/inquiry/{gold,ambiguous}_turns.csv.
 Then 5-fold cross-validation on dev.csv with the other folds given as reviewer decisions.
 ``--params`` passes EmbeddingCoder parameters for an ablation, e.g. '{"knn_weight": 0}'.
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     enc = MemoEncoder(Embedder())
     coder = EmbeddingCoder(codebook, enc, **params).fit()
     print(f"codebook {codebook.version}; coder parameters {coder.get_params()}\n")
-    dev = read_labelled_csv(REPO / "bench" / "data" / "dev.csv", themes)
+    dev = read_labelled_csv(REPO / "codebook" / "reference" / "interview_excerpts.csv", themes)
     sets = [("dev.csv, all rows", dev),
             ("dev.csv, single-theme rows", dev[dev["kind"] == "single"].reset_index(drop=True))]
     formal = REPO / "bench" / "data" / "dev_formal.csv"

@@ -2,7 +2,7 @@
 
     python bench/learning_curve.py [--data CSV] [--splits 8] [--sizes 0 25 50 100]
 
-The data (default bench/data/dev.csv) is split into a held-out test part (40 %) and a pool,
+The data (default codebook/reference/interview_excerpts.csv, formerly bench/data/dev.csv) is split into a held-out test part (40 %) and a pool,
 stratified by label set, once per split seed; for each size n, n pool rows are drawn (same
 seed) and given to ``EmbeddingCoder.fit`` as reviewer decisions, and the held-out part is
 coded. The codebook is always used. Each split has its own test part, so the figures do not
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     from sklearn.model_selection import train_test_split
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(REPO / "bench" / "data" / "dev.csv"))
+    ap.add_argument("--data", default=str(REPO / "codebook" / "reference" / "interview_excerpts.csv"))
     ap.add_argument("--sizes", type=int, nargs="+", default=[0, 25, 50, 100])
     ap.add_argument("--splits", type=int, default=8, help="test/pool splits (seeds)")
     ap.add_argument("--test-size", type=float, default=0.4)
