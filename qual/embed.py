@@ -160,7 +160,8 @@ class CachedEmbedder:
         self.store = store if store is not None else _MemoryStore()
         self.machine = machine
         self.computed = 0   # texts sent to the model
-        self.reused = 0     # texts found in the cache
+        self.reused = 0     # texts found in the cache (not counting those this object computed)
+        self._mine: set[str] = set()   # hashes this object computed, so they are not "reused"
         self.name, self.version, self.key = embedder.name, embedder.version, embedder.key
 
     def preload(self, texts: list[str]) -> int:
@@ -188,7 +189,7 @@ class CachedEmbedder:
         hashes = [sha256_text(t) for t in texts]
         cached = self.store.get_embeddings(self.key, hashes)
         missing = list(dict.fromkeys(h for h in hashes if h not in cached))
-        self.reused += len(set(hashes)) - len(missing)
+        self.reused += len(set(hashes) - self._mine) - len(missing)
         if missing:
             by_hash = dict(zip(hashes, texts))
             missing.sort(key=lambda h: -len(by_hash[h]))  # similar lengths share a batch
@@ -200,6 +201,7 @@ class CachedEmbedder:
                 self.store.put_embeddings(self.key, new)
                 cached.update(new)
             self.computed += len(missing)
+            self._mine.update(missing)
         if not texts:
             return np.zeros((0, self.embedder.dimension), dtype=np.float32)
         return np.vstack([cached[h] for h in hashes]).astype(np.float32)

@@ -20,14 +20,15 @@ def _code_new_store(path, embedder, codebook, nlp):
 
 def test_second_project_takes_the_codebook_vectors_from_the_machine_cache(
         tmp_path, monkeypatch, embedder, codebook, nlp):
-    from qual.coder import EmbeddingCoder
+    from qual.coder import HybridCoder
     from qual.embed import sha256_text
 
     monkeypatch.setenv("QUAL_CACHE_DIR", str(tmp_path / "cache"))
-    book = EmbeddingCoder(codebook, embedder).codebook_texts()
+    book = HybridCoder(codebook, embedder).codebook_texts()   # examples and reference answers
     a, ra = _code_new_store(tmp_path / "a.db", embedder, codebook, nlp)
     segment_texts = set(a.segments(role="stakeholder")["text"])
     assert ra["embedded"] == len(set(book) | segment_texts)
+    assert ra["reused"] == 0          # what this run embedded is not also counted as cached
 
     conn = sqlite3.connect(tmp_path / "cache" / "vectors.sqlite")
     cached = {h for (h,) in conn.execute("SELECT text_sha256 FROM codebook_vectors")}
@@ -37,6 +38,7 @@ def test_second_project_takes_the_codebook_vectors_from_the_machine_cache(
 
     b, rb = _code_new_store(tmp_path / "b.db", embedder, codebook, nlp)
     assert rb["embedded"] == len(segment_texts - set(book))      # only the transcript's own texts
+    assert rb["reused"] == len(set(book))                        # the codebook's, from the cache
     ca, cb = a.machine_codes(), b.machine_codes()
     assert list(ca["themes"]) == list(cb["themes"]) and list(ca["polarity"]) == list(cb["polarity"])
     assert np.allclose(ca["confidence"], cb["confidence"], atol=1e-6)
