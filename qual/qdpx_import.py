@@ -23,8 +23,8 @@ whole file and ``plan_import`` reads, segments and maps everything in memory; on
   they were used on as examples.
 * A user's codings become decisions by that user on every stakeholder segment a selection
   overlaps: themes, sub-codes and polarity from all of the user's codes on it, a reject when
-  the only code is ``Outside the themes``. qual's own machine user is skipped (its coding
-  comes back with the next ``code`` run).
+  the only code is ``Outside the themes``. qual's own machine user is skipped: a machine
+  coding is not a reviewer's decision.
 """
 
 from __future__ import annotations

@@ -72,8 +72,8 @@ def run(args) -> int:
         _say(f"wrote the codebook {codebook_path.resolve()} (version {codebook.version} -> "
              f"{plan.codebook.version})")
     if plan.machine_selections:
-        _say(f"left out {plan.machine_selections} selection(s) of qual's machine coding: run "
-             "`python -m qual code` to code the segments again")
+        _say(f"left out {plan.machine_selections} selection(s) of qual's machine coding (the "
+             "machine's coding is not imported; the reviewers' decisions are)")
     if plan.unplaced:
         _say(f"left out {plan.unplaced} coded selection(s) that lie on no stakeholder segment "
              "(an interviewer's turn, or text without words)")
