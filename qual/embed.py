@@ -123,6 +123,34 @@ class Embedder:
         return out
 
 
+ENCODERS = ("fp32", "int8")
+DEFAULT_ENCODER = "fp32"   # int8 is opt-in: see README "Speed" and bench/int8.py
+
+
+def make_embedder(model_path: str | Path | None = None, encoder: str | None = None):
+    """The encoder named by ``--encoder``: ``fp32`` (sentence-transformers on torch, the
+    default) or ``int8`` (the same model exported to ONNX and quantised once per user and
+    model, :class:`qual.onnx_encoder.Int8Embedder`). Both have ``encode``, ``name``,
+    ``version`` and ``key``; their vectors are cached under different keys."""
+    encoder = encoder or DEFAULT_ENCODER
+    if encoder not in ENCODERS:
+        raise ModelError(f"unknown encoder {encoder!r}; choose one of: {', '.join(ENCODERS)}")
+    source = Embedder(model_path)
+    if encoder == "fp32":
+        return source
+    from .onnx_encoder import Int8Embedder
+
+    return Int8Embedder(source)
+
+
+def add_encoder_option(p) -> None:
+    """``--encoder fp32|int8`` on a command's parser."""
+    p.add_argument("--encoder", choices=ENCODERS, default=None,
+                   help="fp32 (the default) or int8: the same model exported "
+                        "to ONNX and quantised once per user; about 2x faster, but 4%% of "
+                        "segments get another coding (README, Speed); needs onnxruntime and onnx")
+
+
 CACHE_ENV = "QUAL_CACHE_DIR"
 
 

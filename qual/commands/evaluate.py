@@ -32,7 +32,7 @@ def run(args) -> int:
 
     from ..codebook import load_codebook
     from ..coder import make_coder
-    from ..embed import CachedEmbedder, Embedder, machine_cache
+    from ..embed import CachedEmbedder, machine_cache, make_embedder
     from ..evaluate import evaluate_coder, format_report, read_labelled_csv
 
     codebook = load_codebook(args.codebook)
@@ -43,7 +43,7 @@ def run(args) -> int:
         train = read_labelled_csv(args.train, themes)
         parts.append(train[["text", "themes", "polarity"]])
         sources.append(f"{len(train)} rows of {args.train}")
-    embedder = Embedder(args.model)
+    embedder = make_embedder(args.model, getattr(args, "encoder", None))
     store = None
     try:
         if args.db:
@@ -133,4 +133,7 @@ def register(sub) -> None:
     p.add_argument("--model", default=None, help="local sentence-transformers folder "
                    "(default: all-MiniLM-L6-v2)")
     add_coder_option(p)
+    from ..embed import add_encoder_option
+
+    add_encoder_option(p)
     p.set_defaults(func=run)
