@@ -69,6 +69,15 @@ MIN_TOPICS = 3
 SMALL_CORPUS = 40
 #: Segments shorter than this (in words) are left out: "Yes.", "That's right." carry no topic.
 MIN_WORDS = 6
+#: The most topics a reader is shown by default, whatever the corpus size (``--topics N``
+#: overrides); fewer on smaller corpora, see ``default_max_topics``.
+MAX_TOPICS = 40
+
+
+def default_max_topics(n: int) -> int:
+    """How many topics a reader gets from ``n`` segments at most: one per 100 segments, at
+    least 20 and at most ``MAX_TOPICS`` (10,755 segments gave 159 topics before: now 40)."""
+    return int(min(MAX_TOPICS, max(20, n // 100)))
 
 GUIDANCE = ("none", "seed", "zeroshot")
 DEFAULT_GUIDANCE = "seed"   # measured: see the module docstring
@@ -111,10 +120,14 @@ class TopicParams:
     min_df: int = 1
     seed: int = 42
     selection: str = "eom"           # HDBSCAN's cluster selection; "leaf" when eom finds too few
+    max_topics: int = MAX_TOPICS     # more clusters than this are merged down to it
 
     @classmethod
     def for_corpus(cls, n: int, *, min_topic_size: int | None = None,
-                   seed: int = 42) -> "TopicParams":
+                   seed: int = 42, max_topics: int | None = None) -> "TopicParams":
+        if max_topics is not None and max_topics < 1:
+            raise QualError(f"--topics must be at least 1, not {max_topics}")
+        cap = int(max_topics or default_max_topics(n))
         if n < MIN_SEGMENTS:
             raise TooFewSegments(
                 f"only {n} stakeholder segments of {MIN_WORDS}+ words; at least {MIN_SEGMENTS} are "
@@ -123,14 +136,15 @@ class TopicParams:
         if n < SMALL_CORPUS:
             k = min_topic_size and max(2, n // min_topic_size)
             k = int(k or max(2, min(5, n // 8)))
-            return cls(n, "kmeans", n_clusters=k, min_df=min_df, seed=seed)
+            return cls(n, "kmeans", n_clusters=min(k, cap) if cap >= 2 else k, min_df=min_df,
+                       seed=seed, max_topics=cap)
         mcs = int(min_topic_size or np.clip(n // 40, 5, 25))
         return cls(n, "umap-hdbscan",
                    n_neighbors=int(np.clip(n // 50, 5, 15)),
                    n_components=5,
                    min_cluster_size=max(2, mcs),
                    min_samples=max(2, mcs // 3),
-                   min_df=min_df, seed=seed)
+                   min_df=min_df, seed=seed, max_topics=cap)
 
 
 @dataclass
@@ -236,6 +250,38 @@ def seed_topics(codebook, n_words: int = 6) -> list[list[str]]:
     return seeds
 
 
+def merge_topics(topics: np.ndarray, embeddings: np.ndarray, k: int) -> np.ndarray:
+    """Merge clusters until at most ``k`` remain: average-linkage agglomerative clustering of the
+    clusters' centroids (normalised mean of their segments' embeddings) by cosine distance, the
+    way BERTopic's ``reduce_topics`` merges topic embeddings, but on the segments' own vectors
+    (the ones placement uses). Outliers (-1) stay outliers. The result is renumbered 0..k-1 by
+    size, largest first (ties by first segment), so the same input gives the same numbers."""
+    topics = np.asarray(topics)
+    ids = sorted(set(topics[topics >= 0].tolist()))
+    if len(ids) <= k:
+        return topics.copy()
+    from sklearn.cluster import AgglomerativeClustering
+
+    unit = _unit(embeddings)
+    cents = _unit(np.vstack([unit[topics == t].mean(axis=0) for t in ids]))
+    labels = AgglomerativeClustering(n_clusters=max(1, k), metric="cosine",
+                                     linkage="average").fit_predict(cents) if k > 1 else \
+        np.zeros(len(ids), dtype=int)
+    merged = np.full(len(topics), -1)
+    for t, label in zip(ids, labels):
+        merged[topics == t] = label
+    return renumber_by_size(merged)
+
+
+def renumber_by_size(topics: np.ndarray) -> np.ndarray:
+    """Topic ids 0..k-1, largest topic first (ties: the one whose first segment comes first)."""
+    topics = np.asarray(topics)
+    ids = [t for t in dict.fromkeys(topics.tolist()) if t >= 0]
+    order = sorted(ids, key=lambda t: -int((topics == t).sum()))
+    new = {t: i for i, t in enumerate(order)}
+    return np.asarray([new.get(t, -1) for t in topics.tolist()])
+
+
 def keyword_coherence(topics: pd.DataFrame, encoder, top_n: int = 10) -> float:
     """Coherence proxy: mean pairwise cosine similarity of each topic's keyword embeddings,
     averaged over the topics (outlier row excluded). Higher: keywords about one thing."""
@@ -264,12 +310,14 @@ class TopicModel:
     emergent_threshold : a topic whose nearest sub-code is less similar than this is emergent
     outlier_threshold : ``reduce_outliers`` moves an outlier only when at least this similar
     top_n_words : keywords per topic
+    max_topics : at most this many topics (more clusters are merged by ``merge_topics``);
+        default ``default_max_topics`` of the corpus size, at most ``MAX_TOPICS``
     """
 
     def __init__(self, codebook, encoder, *, min_topic_size: int | None = None, seed: int = 42,
                  guidance: str = DEFAULT_GUIDANCE, emergent_threshold: float = 0.55,
                  outlier_threshold: float = 0.2, top_n_words: int = 10,
-                 zeroshot_min_similarity: float = 0.5):
+                 zeroshot_min_similarity: float = 0.5, max_topics: int | None = None):
         if guidance not in GUIDANCE:
             raise ValueError(f"guidance must be one of {GUIDANCE}, not {guidance!r}")
         self.codebook = codebook
@@ -281,11 +329,13 @@ class TopicModel:
         self.outlier_threshold = outlier_threshold
         self.top_n_words = top_n_words
         self.zeroshot_min_similarity = zeroshot_min_similarity
+        self.max_topics = max_topics
 
     def get_params(self) -> dict:
         return {"min_topic_size": self.min_topic_size, "seed": self.seed,
                 "guidance": self.guidance, "emergent_threshold": self.emergent_threshold,
-                "outlier_threshold": self.outlier_threshold, "top_n_words": self.top_n_words}
+                "outlier_threshold": self.outlier_threshold, "top_n_words": self.top_n_words,
+                "max_topics": self.max_topics}
 
     # -- sub-models -----------------------------------------------------------------------
     def _bertopic(self, p: TopicParams):
@@ -335,7 +385,8 @@ class TopicModel:
         embeddings = np.asarray(embeddings, dtype=np.float32)
         if len(texts) != len(embeddings):
             raise ValueError("one embedding per text is needed")
-        p = TopicParams.for_corpus(len(texts), min_topic_size=self.min_topic_size, seed=self.seed)
+        p = TopicParams.for_corpus(len(texts), min_topic_size=self.min_topic_size, seed=self.seed,
+                                   max_topics=self.max_topics)
         notes = []
         t0 = time.perf_counter()
         model = self._bertopic(p)
@@ -384,6 +435,18 @@ class TopicModel:
                                         top_n_words=self.top_n_words)
                     notes.append(f"{n_out} outliers, {int((topics == -1).sum())} left after "
                                  "reduce_outliers")
+                found = len(set(topics[topics >= 0].tolist()))
+                if found > p.max_topics:
+                    # a reader cannot take in 159 topics: merge the nearest down to the cap
+                    topics = merge_topics(topics, embeddings, p.max_topics)
+                    bertopic_log.setLevel(logging.ERROR)
+                    model.update_topics(texts, topics=topics.tolist(),
+                                        vectorizer_model=model.vectorizer_model,
+                                        ctfidf_model=model.ctfidf_model,
+                                        top_n_words=self.top_n_words)
+                    notes.append(f"{found} clusters merged into {p.max_topics} topics (the "
+                                 "nearest by their segments' mean embedding; --topics N sets "
+                                 "the number)")
         finally:
             bertopic_log.setLevel(level)
         self.model_ = model

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from qual.errors import QualError
 from qual.topics import (MIN_SEGMENTS, SMALL_CORPUS, TooFewSegments, TopicModel, TopicParams,
                          keyword_coherence, seed_topics, usable_segments)
 
@@ -222,3 +223,55 @@ def test_loading_the_model_after_bertopic_prints_no_weights_bar():
                             env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Loading weights" not in result.stderr, result.stderr[-2000:]
+
+
+def test_the_number_of_topics_is_capped_from_the_corpus_size():
+    from qual.topics import MAX_TOPICS, default_max_topics
+
+    # 10,755 segments gave 159 topics before the cap; a reader now sees at most 40
+    assert default_max_topics(10_755) == MAX_TOPICS == 40
+    assert default_max_topics(10**6) == 40
+    assert default_max_topics(3_000) == 30 and default_max_topics(548) == 20
+    assert TopicParams.for_corpus(3_000).max_topics == 30
+    assert TopicParams.for_corpus(3_000, max_topics=7).max_topics == 7     # --topics 7
+    with pytest.raises(QualError, match="at least 1"):
+        TopicParams.for_corpus(500, max_topics=0)
+
+
+def test_more_clusters_than_the_cap_are_merged_whole(fitted, sample_vectors, codebook,
+                                                     embedder, topics_store):
+    """On the real samples: with --topics 2 the fit's clusters are merged into two topics, each
+    a union of whole clusters (no segment leaves its cluster's company), outliers stay
+    outliers, ids run 0..k-1 largest first, keywords and placement are for the merged topics."""
+    from qual.embed import CachedEmbedder
+    from qual.topics import merge_topics
+
+    segs, vectors = sample_vectors
+    before = fitted["result"].assignments
+    found = len(set(before[before >= 0].tolist()))
+    assert found > 2
+    merged = merge_topics(before, vectors, 2)
+    assert sorted(set(merged[merged >= 0].tolist())) == [0, 1]
+    assert ((merged == -1) == (before == -1)).all()
+    for t in set(before[before >= 0].tolist()):
+        assert len(set(merged[before == t].tolist())) == 1
+    sizes = [(merged == t).sum() for t in (0, 1)]
+    assert sizes[0] >= sizes[1]
+    np.testing.assert_array_equal(merge_topics(before, vectors, found), before)   # under the cap
+
+    result = TopicModel(codebook, CachedEmbedder(embedder, topics_store), seed=7,
+                        max_topics=2).fit(segs["text"].tolist(), vectors)
+    shown = result.topics[result.topics["topic"] >= 0]
+    assert shown["topic"].tolist() == [0, 1]
+    assert result.params.max_topics == 2 and result.parameters()["max_topics"] == 2
+    assert any(f"merged into 2 topics" in n for n in result.notes)
+    assert shown["keywords"].str.len().gt(0).all() and shown["subcode"].str.contains(".").all()
+    assert int(result.topics["size"].sum()) == len(segs)
+
+
+def test_cli_topics_n_caps_the_table(topics_store, capsys):
+    from qual.cli import main
+
+    assert main(["topics", "--db", str(topics_store.path), "--seed", "7", "--topics", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "3 topics (" in printed and "merged into 3 topics" in printed

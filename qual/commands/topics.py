@@ -9,7 +9,7 @@ ORDER = 30
 
 
 def find_topics(store, codebook, embedder=None, *, min_topic_size=None, seed: int = 42,
-                guidance=None, log=print, document_ids=None) -> dict:
+                guidance=None, log=print, document_ids=None, max_topics=None) -> dict:
     """Fit topics on the store's current stakeholder segments and store them as a ``topics`` run.
 
     Embeddings come from the cache under the latest code run's model; what is missing is
@@ -50,7 +50,7 @@ def find_topics(store, codebook, embedder=None, *, min_topic_size=None, seed: in
     if document_ids is not None:
         docs = docs[docs["id"].isin(document_ids)]
     model = TopicModel(codebook, encoder, min_topic_size=min_topic_size, seed=seed,
-                       guidance=guidance or DEFAULT_GUIDANCE)
+                       guidance=guidance or DEFAULT_GUIDANCE, max_topics=max_topics)
     result = model.fit(segs["text"].tolist(), vectors)
     run_id = store.start_run(
         "topics", codebook_version=codebook.version, codebook_path=codebook.path,
@@ -105,7 +105,7 @@ def write_topics_csv(topics, path) -> Path:
 
 def run(args) -> int:
     from ..codebook import load_codebook
-    from ..embed import Embedder
+    from ..embed import make_embedder
     from ..scope import scope_ids
     from ..store import Store
     from ..topics import TooFewSegments
@@ -118,10 +118,14 @@ def run(args) -> int:
                 and Path(latest["codebook_path"]).exists():
             cb_path = latest["codebook_path"]
         codebook = load_codebook(cb_path)
-        embedder = Embedder(args.model) if args.model else None
+        encoder = args.encoder
+        if encoder is None and latest and str(latest.get("model_name") or "").endswith("+int8"):
+            encoder = "int8"      # the vectors the code run cached are int8 ones
+        embedder = make_embedder(args.model, encoder) if (args.model or encoder) else None
         try:
             summary = find_topics(store, codebook, embedder, min_topic_size=args.min_topic_size,
-                                  seed=args.seed, document_ids=scope_ids(store, args))
+                                  seed=args.seed, document_ids=scope_ids(store, args),
+                                  max_topics=args.topics)
         except TooFewSegments as e:
             print(f"qual: {e.message}")
             return 1
@@ -156,10 +160,16 @@ def register(sub) -> None:
     p.add_argument("--output", default=None, help="also write the topics as CSV to this file")
     p.add_argument("--min-topic-size", type=int, default=None,
                    help="smallest topic (default: chosen from the number of segments)")
+    p.add_argument("--topics", type=int, default=None, metavar="N",
+                   help="show at most N topics, merging the nearest (default: one per 100 "
+                        "segments, at least 20, at most 40)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42): the same "
                    "store and seed give the same topics")
     p.add_argument("--codebook", default=None,
                    help="codebook (default: the one the latest code run used)")
     p.add_argument("--model", default=None, help="local sentence-transformers folder "
                    "(default: all-MiniLM-L6-v2)")
+    from ..embed import add_encoder_option
+
+    add_encoder_option(p)
     p.set_defaults(func=run)
