@@ -119,6 +119,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc, timeout: float = 15) -> None:
+    """Stop a server a test started: ask, then insist."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @contextlib.contextmanager
 def serve_review(db, tmp_path, *extra, env=None, timeout: float = 60):
     """Start ``python -m qual review --db DB`` as a user would, on a free port, and wait for
@@ -152,11 +163,7 @@ def serve_review(db, tmp_path, *extra, env=None, timeout: float = 60):
             time.sleep(0.2)
         yield url, proc, log_path
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0

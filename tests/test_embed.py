@@ -6,7 +6,16 @@ import sqlite3
 import numpy as np
 import pytest
 
-from conftest import SAMPLES
+from conftest import REPO, SAMPLES
+
+
+@pytest.fixture(scope="module")
+def codebook():
+    """A small codebook: these tests are about the caches, and the shipped codebook's 1,700
+    texts (examples and reference answers) would be embedded cold three times."""
+    from qual.codebook import load_codebook
+
+    return load_codebook(REPO / "tests" / "data" / "codebooks" / "minimal.yaml")
 
 
 def _code_new_store(path, embedder, codebook, nlp):

@@ -107,12 +107,13 @@ def test_qdpx_guids_are_stable(coded_store, codebook, tmp_path):
     assert len(guids) == len(set(guids))
 
 
-def test_qdpx_into_missing_folder_leaves_nothing(coded_store, codebook, tmp_path):
-    from qual.export import ExportError
-
-    with pytest.raises(ExportError, match="does not exist"):
-        write_qdpx(project_input(coded_store, codebook), tmp_path / "missing" / "p.qdpx")
-    assert not (tmp_path / "missing").exists()
+def test_qdpx_into_missing_folder_makes_the_folder(coded_store, codebook, tmp_path):
+    """Every --output makes missing folders (issue 13); the project is whole and valid."""
+    target = tmp_path / "missing" / "deeper" / "p.qdpx"
+    write_qdpx(project_input(coded_store, codebook), target)
+    with zipfile.ZipFile(target) as z:
+        assert "project.qde" in z.namelist()
+    assert [p.name for p in target.parent.iterdir()] == ["p.qdpx"]   # no temporary file left
 
 
 def test_to_crlf_maps_offsets():

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, build_store, free_port, serve_review
+from conftest import REPO, build_store, free_port, serve_review, stop_process
 from qual import access, netguard
 
 CHROMIUM = "/usr/bin/chromium"
@@ -201,11 +201,7 @@ def _streamlit_run(db, app, home, *extra):
             time.sleep(0.2)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
 
 
