@@ -128,11 +128,11 @@ def register(sub) -> None:
     p.add_argument("--json", default=None, help="write the metrics to this JSON file")
     p.add_argument("--db", default=None, help="a project store: learn from its reviewer "
                    "decisions and use its embedding cache (default: none)")
+    add_coder_option(p)
     p.add_argument("--codebook", default=None, help="codebook YAML file or folder "
                    "(default: the shipped codebook/)")
     p.add_argument("--model", default=None, help="local sentence-transformers folder "
                    "(default: all-MiniLM-L6-v2)")
-    add_coder_option(p)
     from ..embed import add_encoder_option
 
     add_encoder_option(p)
