@@ -14,7 +14,9 @@
    machine after its first study), ``code`` again (unchanged corpus), ``topics``,
    ``summarise``, ``export`` csv, xlsx and qdpx.
 3. Measures the raw encoder rate in this process on the same distinct segment texts
-   (length-sorted batches of 64, model loaded beforehand).
+   (length-sorted batches of 64, model loaded beforehand), twice: just before ``code`` (the
+   texts of the txt ingest) and after the pipeline (the coded store); the ratios use the two
+   together, since on a shared machine the rate moves between minutes.
 
 For each stage it prints wall time, the child's peak RSS (``wait4``), and the ratio to the raw
 encoder: (segments / stage time) / (raw segments/s), i.e. raw encode time / stage time. ``code``
@@ -105,6 +107,20 @@ def write_corpus(n: int, root: Path, seed: int = 17) -> dict:
             "answers": len(answers), "files": nfiles}
 
 
+RAW = """
+import sys, time
+from qual.embed import make_embedder
+from qual.store import Store
+with Store(sys.argv[1], create=False) as store:
+    texts = list(dict.fromkeys(store.segments(role="stakeholder")["text"].tolist()))
+embedder = make_embedder(None, sys.argv[2])
+embedder.encode(texts[:64])                  # load and warm
+t0 = time.perf_counter()
+embedder.encode(texts)
+print(len(texts), time.perf_counter() - t0)
+"""
+
+
 def run_stage(args: list[str], cwd: Path, env: dict, log: Path) -> tuple[float, float, int]:
     """Run ``python -m qual ARGS``; return (seconds, peak RSS in MB, exit code)."""
     with open(log, "w") as out:
@@ -155,31 +171,36 @@ def main(argv=None) -> int:
             ("export xlsx", ["export", "--db", db, "--output", str(root / "coded.xlsx")]),
             ("export qdpx", ["export", "--db", db, "--output", str(root / "study.qdpx")]),
         ]
-        results = []
+        def raw_rate(db_path) -> tuple[int, float]:
+            """(distinct segments, seconds) of the raw encoder on a store's stakeholder texts,
+            in a subprocess of its own: a model loaded in this process would be inherited by
+            every later stage's fork and show in its peak RSS."""
+            out = subprocess.run([sys.executable, "-c", RAW, str(db_path), args.encoder],
+                                 cwd=REPO, env=env, capture_output=True, text=True, check=True)
+            n, seconds = out.stdout.split()
+            return int(n), float(seconds)
+
+        results, raws = [], []
         for label, a in stages:
+            if label.startswith("code (new"):
+                # the raw rate just before `code`, on the same texts (the txt ingest holds them)
+                raws.append(raw_rate(root / "txt.db"))
             log = logs / (re.sub(r"\W+", "_", label) + ".log")
             s, rss, rc = run_stage(a, root, env, log)
             results.append((label, s, rss, rc))
             tail = log.read_text().strip().splitlines()[-1:] or [""]
             print(f"  {label:<18} {s:7.1f} s  {rss:7.0f} MB  exit {rc}  | {tail[0][:90]}",
                   flush=True)
-
-        from qual.embed import make_embedder
-        from qual.store import Store
-
-        with Store(db, create=False) as store:
-            texts = list(dict.fromkeys(store.segments(role="stakeholder")["text"].tolist()))
-        embedder = make_embedder(None, args.encoder)
-        embedder.encode(texts[:64])                      # load and warm
-        t0 = time.perf_counter()
-        embedder.encode(texts)
-        raw = time.perf_counter() - t0
-        rate = len(texts) / raw
-        print(f"\nraw {args.encoder} encoder: {len(texts)} distinct stakeholder segments in "
-              f"{raw:.1f} s = {rate:.1f} segments/s")
+        raws.append(raw_rate(db))                 # and after the pipeline, on the coded store
+        n_texts = raws[-1][0]
+        rate = sum(n for n, _ in raws) / sum(t for _, t in raws)
+        raw = n_texts / rate
+        print(f"\nraw {args.encoder} encoder (length-sorted batches, model loaded): "
+              + ", ".join(f"{n} segments in {t:.1f} s = {n / t:.1f}/s" for n, t in raws)
+              + f" (before `code` and after the pipeline); {rate:.1f} segments/s together")
         print(f"{'stage':<18} {'time':>8} {'peak RSS':>9} {'segments/s':>11} {'ratio to raw':>13}")
         for label, s, rss, rc in results:
-            print(f"{label:<18} {s:7.1f}s {rss:7.0f}MB {len(texts) / s:11.1f} {raw / s:13.2f}"
+            print(f"{label:<18} {s:7.1f}s {rss:7.0f}MB {n_texts / s:11.1f} {raw / s:13.2f}"
                   + ("" if rc == 0 else f"  (exit {rc})"))
         by = {label: s for label, s, *_ in results}
         print(f"docx/txt ingest: {by['ingest N docx'] / by['ingest N txt']:.2f}x; projected "
