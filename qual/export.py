@@ -157,7 +157,9 @@ def coded_segments_table(coding: pd.DataFrame, documents: pd.DataFrame, theme_id
                          runs: dict[int, dict] | None = None) -> pd.DataFrame:
     """One row per coded segment with the contract columns: ``segment_id, document, speaker,
     role, start, end, text, themes, subcodes, polarity, confidence, score_<theme>..., source``,
-    then ``run_id, codebook_version, model, redacted`` and the case attributes as ``case_<key>``."""
+    then ``run_id, codebook_version, model, redacted, auto_accepted`` and the case attributes as
+    ``case_<key>``. ``auto_accepted`` is True where the machine's coding stands because its run
+    auto-accepted it (``code --auto-accept-above``); no person has looked at those segments."""
     df = coding[coding["source"] != "none"].copy()
     for t in theme_ids:
         df[f"score_{t}"] = df["scores"].map(lambda s, t=t: (s or {}).get(t, float("nan"))
@@ -167,11 +169,14 @@ def coded_segments_table(coding: pd.DataFrame, documents: pd.DataFrame, theme_id
     df["model"] = df["run_id"].map(lambda r: runs.get(r, {}).get("model_name"))
     docs = documents.set_index("id")
     df["redacted"] = df["document_id"].map(lambda d: bool(docs.at[d, "redacted"]))
+    df["auto_accepted"] = (df["auto_accepted"].fillna(False).astype(bool)
+                           if "auto_accepted" in df else False)
     attrs = sorted({k for m in documents["metadata"] for k in m if k != "encoding"})
     for k in attrs:
         df[f"case_{k}"] = df["document_id"].map(lambda d, k=k: _cell(docs.at[d, "metadata"].get(k)))
     cols = (BASE_COLUMNS + [f"score_{t}" for t in theme_ids]
-            + ["source", "reviewer", "run_id", "codebook_version", "model", "redacted"]
+            + ["source", "reviewer", "run_id", "codebook_version", "model", "redacted",
+               "auto_accepted"]
             + [f"case_{k}" for k in attrs])
     df["run_id"] = df["run_id"].astype("Int64")
     return df[cols].reset_index(drop=True)

@@ -144,6 +144,10 @@ def test_selective_mode_through_the_cli_never_stores_a_decision(tmp_path, capsys
         assert (coding.loc[coding["auto_accepted"], "confidence"] >= 0.5).all()
         queue = review_queue(coding)
         assert len(queue) == n_all - n_auto and not queue["auto_accepted"].any()
+        out_csv = tmp_path / "coded.csv"
+        assert main(["export", "--db", str(db), "--output", str(out_csv)]) == 0
+        exported = pd.read_csv(out_csv)
+        assert int(exported["auto_accepted"].sum()) == n_auto      # says who looked: nobody
         assert len(review_queue(coding, auto_accepted=True)) == n_all
         # a reviewer overrides an auto-accepted segment: their decision is in force ...
         sid = int(coding.loc[coding["auto_accepted"], "segment_id"].iloc[0])
