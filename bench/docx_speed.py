@@ -80,7 +80,7 @@ def main(argv=None) -> int:
 
         import docx
 
-        from qual.readers import _DocxReader
+        from qual.readers.docx import _DocxReader
 
         document = docx.Document(str(docx_path))
         reader = _DocxReader(document)

@@ -142,7 +142,7 @@ def test_the_docx_reader_reads_text_styles_and_bold_as_python_docx_does(tmp_path
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
 
-    from qual.readers import _DocxReader
+    from qual.readers.docx import _DocxReader
 
     d = docx.Document()
     d.add_heading("A title", 0)
