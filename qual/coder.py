@@ -334,7 +334,10 @@ class HybridCoder:
     Sub-codes come from logistic regressions on the embedding within each assigned theme
     (the codebook's sub-code examples and reviewer sub-codes), as in ``EmbeddingCoder``.
     Polarity is a multinomial regression on the same features, trained on the codebook's
-    polarity examples, the reference answers' polarity and reviewer decisions.
+    polarity examples and the polarity of the reference answers and reviewer decisions that
+    carry a theme. ``none`` rows (always neutral) are left out of it: polarity is only asked of
+    a segment that has a theme, and the none rows taught it that long answers are neutral
+    (polarity 0.68 -> 0.69 on real answers, 0.77 -> 0.81 and 0.81 -> 0.85 on the written sets).
 
     Reviewer decisions join the pool with ``decision_weight`` each. Their total weight per
     theme label is capped at ``decision_cap`` times the pool's weight of that label, so a
@@ -482,7 +485,9 @@ class HybridCoder:
                 self.theme_models_[t] = lr(self.C, "liblinear").fit(X[themed], y,
                                                                sample_weight=w[themed])
         self.calibrators_ = self._calibrate(X, Y, w, themed, pool["group"].to_numpy(), lr)
-        pol = pool["polarity"].isin(list(self.codebook.polarity)).to_numpy()
+        # polarity of themed rows only (see the class docstring); a none segment is neutral
+        pol = (pool["polarity"].isin(list(self.codebook.polarity))
+               & pool["themes"].map(lambda ts: ts != ())).to_numpy()
         self.polarity_model_ = lr(self.C_polarity).fit(
             X[pol], pool["polarity"].to_numpy()[pol], sample_weight=w[pol])
         sub = pool["subcode"].notna().to_numpy()
