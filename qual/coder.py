@@ -323,8 +323,13 @@ class HybridCoder:
     Labelled answers in the real register teach that; the word features carry the
     vocabulary (legal gateways, linkage, metadata, recruitment...) that a 384-dimension
     sentence vector blurs in a 200-word answer. Each theme is decided on its own (a theme is
-    assigned when its probability is at least ``threshold``; no theme means ``none``), so a
-    second theme is found on its own evidence, not relative to the first.
+    assigned when its probability is at least ``threshold``), so a second theme is found on
+    its own evidence, not relative to the first. When no theme passes, a gate decides between
+    ``none`` and the best theme: a regression of none against any theme on the same features
+    (``_fit_gate``), with a threshold chosen inside the training pool. Real answers that no
+    theme reached were more often themed than not (``none`` precision 0.68 without the gate);
+    with it, on real answers, exact match 0.634 -> 0.645 and ``none`` precision 0.68 -> 0.72
+    (recall 0.86 -> 0.83), and ``none`` precision rose on both written sets.
 
     ``confidence`` is the calibrated probability that the whole label set is right: each
     theme's score is calibrated (Platt scaling fitted on out-of-fold scores of the training
@@ -349,7 +354,8 @@ class HybridCoder:
                  threshold: float = 0.6, book_weight: float = 0.3,
                  reference_weight: float = 1.0, decision_weight: float = 1.0,
                  decision_cap: float = 1.0, min_df: int = 2, calibration_folds: int = 5,
-                 subcode_C: float = 4.0, random_state: int = 0):
+                 subcode_C: float = 4.0, gate: bool = True, gate_C: float = 1.0,
+                 gate_threshold: float | None = None, random_state: int = 0):
         self.codebook = codebook
         self.encoder = encoder
         self.C = C
@@ -362,13 +368,16 @@ class HybridCoder:
         self.min_df = min_df
         self.calibration_folds = calibration_folds
         self.subcode_C = subcode_C
+        self.gate = gate
+        self.gate_C = gate_C
+        self.gate_threshold = gate_threshold
         self.random_state = random_state
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in (
             "C", "C_polarity", "threshold", "book_weight", "reference_weight",
             "decision_weight", "decision_cap", "min_df", "calibration_folds", "subcode_C",
-            "random_state")}
+            "gate", "gate_C", "gate_threshold", "random_state")}
 
     # -- training data --------------------------------------------------------------------
     def _pool(self, examples: pd.DataFrame | None, exclude_texts=()) -> pd.DataFrame:
@@ -494,8 +503,53 @@ class HybridCoder:
         self.subcode_models_ = fit_subcode_models(
             E[sub], [ts[0] for ts in pool["themes"][sub]], pool["subcode"][sub].tolist(),
             w[sub], lambda: lr(self.subcode_C), theme_ids)
+        self.gate_model_, self.gate_threshold_ = None, None
+        if self.gate:
+            self._fit_gate(X, w, pool, lr)
         self.n_training_rows_ = len(pool)
         return self
+
+    def _fit_gate(self, X, w, pool: pd.DataFrame, lr) -> None:
+        """The ``none`` gate: a regression of none against any theme on the same features, and
+        the threshold under which an answer that no theme passes is still given its best
+        theme. The threshold (unless ``gate_threshold`` is set) is chosen inside the
+        training pool: out-of-fold gate scores (folds grouped as in ``_calibrate``) on the rows
+        that are answers coded by people (reference sets and decisions, not the codebook's
+        short examples), the threshold of best balanced accuracy of none there."""
+        from sklearn.model_selection import GroupKFold
+
+        themed = pool["themes"].notna().to_numpy()
+        is_none = pool["themes"].map(lambda ts: ts == ()).to_numpy()
+        idx = np.flatnonzero(themed)
+        y = is_none[idx]
+        if y.all() or not y.any():
+            return
+        def make():
+            return lr(self.gate_C, "liblinear")
+        self.gate_model_ = make().fit(X[idx], y, sample_weight=w[idx])
+        if self.gate_threshold is not None:
+            self.gate_threshold_ = float(self.gate_threshold)
+            return
+        self.gate_threshold_ = 0.5
+        groups = pool["group"].to_numpy()[idx]
+        folds = min(self.calibration_folds, len(set(groups)))
+        answers = (pool["kind"] != "codebook").to_numpy()[idx]
+        ya = y[answers]
+        if folds < 2 or ya.all() or not ya.any():
+            return
+        s = np.full(len(idx), np.nan)
+        for tr, te in GroupKFold(folds).split(idx, groups=groups):
+            if y[tr].all() or not y[tr].any():
+                continue
+            s[te] = make().fit(X[idx[tr]], y[tr], sample_weight=w[idx[tr]]).predict_proba(
+                X[idx[te]])[:, 1]
+        sa = s[answers]
+        ok = ~np.isnan(sa)
+        if not (ya[ok].any() and (~ya[ok]).any()):
+            return
+        grid = np.round(np.arange(0.2, 0.801, 0.05), 2)
+        bal = [((sa[ok] >= t)[ya[ok]].mean() + (sa[ok] < t)[~ya[ok]].mean()) / 2 for t in grid]
+        self.gate_threshold_ = float(grid[int(np.argmax(bal))])
 
     def _calibrate(self, X, Y, w, themed, groups, lr) -> dict:
         """Per theme, (a, b) of a Platt scaling p = 1 / (1 + exp(-(a * logit(s) + b)))
@@ -563,6 +617,12 @@ class HybridCoder:
         raw, cal = self._scores(X)
         theme_ids = self.codebook.theme_ids
         assigned = raw >= self.threshold
+        if getattr(self, "gate_model_", None) is not None:
+            # no theme passed, but the gate says this is not none: its best theme
+            unthemed = ~assigned.any(axis=1)
+            gate_p = self.gate_model_.predict_proba(X)[:, list(self.gate_model_.classes_).index(True)]
+            lift = unthemed & (gate_p < self.gate_threshold_)
+            assigned[np.flatnonzero(lift), raw[lift].argmax(axis=1)] = True
         confidence = np.where(assigned, cal, 1.0 - cal).prod(axis=1)
         sub_scores = subcode_scores(self.subcode_models_, E, cal, theme_ids)
         PP = self.polarity_model_.predict_proba(X)

@@ -78,11 +78,46 @@ def test_confidence_is_the_probability_of_the_label_set(hybrid, codebook):
     texts = list(ON_TOPIC.values())
     out = hybrid.predict(texts=texts)
     raw, cal = hybrid.theme_scores(texts)
-    assigned = raw >= hybrid.threshold
+    assigned = np.array([[t in themes.split(";") for t in codebook.theme_ids]
+                         for themes in out["themes"]])
+    assert (assigned | (raw < hybrid.threshold)).all()     # every theme that passes is assigned
     expected = np.where(assigned, cal, 1 - cal).prod(axis=1)
     assert np.allclose(out["confidence"], expected)
     assert np.allclose(out[[f"score_{t}" for t in codebook.theme_ids]], cal)
     assert set(hybrid.calibrators_) == set(codebook.theme_ids)
+
+
+def test_the_none_gate_only_gives_an_unthemed_answer_its_best_theme(hybrid, codebook):
+    import copy
+
+    from conftest import INQUIRY
+
+    # real witness turns (the six shared sessions; none is a reference row) and courtesies
+    texts = OFF_TOPIC + pd.concat([pd.read_csv(INQUIRY / f) for f in
+                                   ("gold_turns.csv", "ambiguous_turns.csv")])["text"].tolist()
+    assert hybrid.n_reference_ == len(codebook.reference)
+    t = hybrid.gate_threshold_
+    assert 0.2 <= t <= 0.8 and hybrid.get_params()["gate"] is True
+    out = hybrid.predict(texts=texts)
+    plain = copy.copy(hybrid)
+    plain.gate_model_ = None                                 # the coder without its gate
+    before = plain.predict(texts=texts)
+    raw, _ = hybrid.theme_scores(texts)
+    X, _ = hybrid._features(texts)
+    gate_none = hybrid.gate_model_.predict_proba(X)[:, 1]
+    lifted = 0
+    for i in range(len(texts)):
+        if before["themes"][i] != NONE:                      # a theme passed: the gate is silent
+            assert out["themes"][i] == before["themes"][i]
+        elif gate_none[i] < t:                               # gate: not none -> the best theme
+            assert out["themes"][i] == codebook.theme_ids[int(raw[i].argmax())]
+            assert out["polarity"][i] in {"barrier", "opportunity", "neutral"}
+            lifted += 1
+        else:
+            assert out["themes"][i] == NONE and out["polarity"][i] == "neutral"
+    assert 0 < lifted < len(texts) and list(out["themes"][:3]) == [NONE] * 3
+    off = HybridCoder(codebook, hybrid.encoder, gate=False, calibration_folds=2).fit()
+    assert off.gate_model_ is None and off.gate_threshold_ is None
 
 
 def test_skewed_decisions_are_capped_and_do_not_undo_the_codebook(codebook, memo, hybrid):
