@@ -27,19 +27,22 @@ decisions made on the old version's (stale where their text changed).
 from __future__ import annotations
 
 import re
+import threading
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .coder import NONE, split_labels
-from .errors import StoreError
+from .errors import QualError, StoreError
 
 ACTIONS = ("accept", "reject", "recode", "undo")
 POLARITIES = ("barrier", "opportunity", "neutral")
 
 
-class ReviewError(ValueError):
-    """A decision that cannot be applied (unknown segment, theme, polarity, nothing to undo)."""
+class ReviewError(QualError, ValueError):
+    """A decision that cannot be applied (unknown segment, theme, polarity, nothing to undo).
+    A QualError like every other fault (one clear line), and a ValueError as it always was."""
 
 
 # -- effective coding -----------------------------------------------------------------------
@@ -134,6 +137,123 @@ def apply_decisions(machine: pd.DataFrame, latest: pd.DataFrame) -> pd.DataFrame
     return df
 
 
+#: the columns ``apply_decisions`` sets; the rest of a row is the machine's
+DECIDED_COLUMNS = ("themes", "subcodes", "polarity", "source", "reviewer", "decided_at", "memo",
+                   "stale", "reviewed", "auto_accepted")
+#: queue orders that a coding frame can carry precomputed (see ``CodingCache``)
+RANK_COLUMNS = ("_rank_confidence", "_rank_document")
+
+
+def with_ranks(machine: pd.DataFrame) -> pd.DataFrame:
+    """``machine`` with the queue's fixed sort orders as integer ranks: ``_rank_confidence``
+    (least confident first, never coded last, then document and text order) and
+    ``_rank_document`` (document and text order). Decisions change neither key, so a frame
+    ranked once per machine coding lets ``review_queue`` sort by one integer column."""
+    conf = pd.to_numeric(machine["confidence"], errors="coerce")
+    keyed = machine[["document", "start"]].assign(_conf=conf.to_numpy())
+    out = machine.copy()
+    for col, keys in (("_rank_confidence", ["_conf", "document", "start"]),
+                      ("_rank_document", ["document", "start"])):
+        order = keyed.reset_index(drop=True).sort_values(keys, na_position="last",
+                                                          kind="stable").index.to_numpy()
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        out[col] = rank
+    return out
+
+
+@dataclass(frozen=True)
+class _Cached:
+    segments: tuple           # the store's change stamps this coding reflects
+    decisions: tuple
+    machine: pd.DataFrame     # machine_coding with ranks, one row per segment
+    coding: pd.DataFrame      # apply_decisions on it
+    rows: pd.Series           # segment_id -> row label in both frames
+    carriers: dict            # segment id -> the frame's segments that continue it
+
+
+class CodingCache:
+    """The effective coding of one store for every session of the review app, kept up to date
+    at the cost of what changed, not of the corpus.
+
+    ``coding(store)`` reads the store's change stamp (``Store.change_stamp``, which scans no
+    segments). When documents, runs or segments changed (a new ``code`` run, a split, merge or
+    re-cut) it reads the machine coding again and applies every decision (``effective_coding``
+    with ``scores=False``, plus the queue's ranks, see ``with_ranks``). When only decisions
+    were added, by this app or any other process, it reads those decisions' segments and
+    brings just their rows (and the rows of segments continuing them) up to date with
+    ``Store.latest_decisions(segment_ids)``: the same rows the whole computation gives. Each
+    answer is a new frame or the previous one unchanged, never one changed in place, so a
+    session still reading an older frame reads a consistent one. Thread-safe.
+    """
+
+    #: more decided segments than this since the last answer: read everything again
+    MAX_UPDATE = 1000
+
+    def __init__(self, role: str | None = "stakeholder"):
+        self.role = role
+        self._lock = threading.Lock()
+        self._state: _Cached | None = None
+        self.rebuilds = 0           # whole readings (for tests and benches)
+        self.updates = 0            # incremental ones
+
+    def coding(self, store) -> pd.DataFrame:
+        segments, decisions = store.change_stamp()
+        with self._lock:
+            s = self._state
+            if s is not None and s.segments == segments:
+                if s.decisions == decisions:
+                    return s.coding
+                new = self._update(store, s, decisions)
+                if new is not None:
+                    self._state = new
+                    return new.coding
+            self._state = self._build(store, segments, decisions)
+            return self._state.coding
+
+    def _build(self, store, segments: tuple, decisions: tuple) -> _Cached:
+        machine = with_ranks(machine_coding(store, role=self.role, scores=False))
+        coding = apply_decisions(machine, store.latest_decisions())
+        rows = pd.Series(machine.index, index=machine["segment_id"].astype("int64").to_numpy())
+        carriers: dict[int, list[int]] = {}
+        par = store.parents()
+        if len(par):
+            up: dict[int, set] = {}
+            for child, parent in zip(par["segment_id"], par["parent_id"]):
+                up.setdefault(int(child), set()).add(int(parent))
+            for sid in rows.index:
+                seen, frontier = set(), [int(sid)]
+                while frontier:                      # every segment this one continues
+                    frontier = [p for f in frontier for p in up.get(f, ()) if p not in seen]
+                    seen.update(frontier)
+                for a in seen:
+                    carriers.setdefault(a, []).append(int(sid))
+        self.rebuilds += 1
+        return _Cached(segments, decisions, machine, coding, rows, carriers)
+
+    def _update(self, store, s: _Cached, decisions: tuple) -> _Cached | None:
+        """Bring ``s`` up to the decisions of stamp ``decisions``, or None when the log is not
+        the one ``s`` was read from (fewer or older decisions: read it all again)."""
+        count, ids = store.decided_since(s.decisions[1])
+        if decisions[1] < s.decisions[1] or count < decisions[0] - s.decisions[0]:
+            return None
+        if len(ids) > self.MAX_UPDATE:                  # a batch (an import): read it all
+            return None
+        touched = set(ids)
+        for sid in ids:
+            touched.update(s.carriers.get(sid, ()))
+        mine = sorted(i for i in touched if i in s.rows.index)
+        coding = s.coding
+        if mine:
+            labels = s.rows.loc[mine].to_numpy()
+            part = apply_decisions(s.machine.loc[labels], store.latest_decisions(mine))
+            coding = s.coding.copy()
+            for col in DECIDED_COLUMNS:
+                coding.loc[labels, col] = part[col].to_numpy()
+        self.updates += 1
+        return _Cached(s.segments, decisions, s.machine, coding, s.rows, s.carriers)
+
+
 def reviewer_examples(store) -> pd.DataFrame:
     """Reviewer-decided segments as labelled examples for ``EmbeddingCoder.fit``:
     columns ``text, themes, subcodes, polarity`` (the reviewer's latest coding)."""
@@ -183,7 +303,9 @@ def with_groups(coding: pd.DataFrame, documents: pd.DataFrame, field: str | None
     if field:
         values = {int(i): str((m or {}).get(field) or "").strip()
                   for i, m in zip(documents["id"], documents["metadata"])}
-    group = coding["document_id"].map(lambda d: values.get(int(d)) or "(not given)")
+    values = {k: v for k, v in values.items() if v}
+    group = pd.Series(coding["document_id"].to_numpy()).map(values)     # one look-up per row
+    group = group.astype(object).where(group.notna(), "(not given)")
     return coding.assign(group=group.to_numpy())
 
 
@@ -234,17 +356,25 @@ def review_queue(coding: pd.DataFrame, *, themes=None, subcodes=None, polarity=N
             mask &= ~df["reviewed"] | stale
             if not auto_accepted and "auto_accepted" in df:
                 mask &= ~df["auto_accepted"].fillna(False).astype(bool)
+    rank = {"confidence": "_rank_confidence", "document": "_rank_document"}.get(order)
+    if rank in df:
+        # a frame ranked once (with_ranks, as CodingCache keeps it): the rows in the order of
+        # one integer column, the same order as the keys, taken from the frame once
+        pos = np.flatnonzero(mask.to_numpy())
+        pos = pos[np.argsort(df[rank].to_numpy()[pos], kind="stable")]
+        return df.iloc[pos].reset_index(drop=True)
     out = df[mask].assign(_conf=conf[mask])
+    by_conf = ["_rank_confidence"] if "_rank_confidence" in out else ["_conf", "document", "start"]
     if order == "confidence":
-        out = out.sort_values(["_conf", "document", "start"], na_position="last", kind="stable")
+        out = out.sort_values(by_conf, na_position="last", kind="stable")
     elif order == "document":
-        out = out.sort_values(["document", "start"], kind="stable")
+        out = out.sort_values(["_rank_document"] if "_rank_document" in out
+                              else ["document", "start"], kind="stable")
     elif order == "theme":
         out = out.assign(_t=out["themes"].fillna("").str.split(";").str[0])
-        out = out.sort_values(["_t", "_conf", "document", "start"], kind="stable").drop(columns="_t")
+        out = out.sort_values(["_t", *by_conf], kind="stable").drop(columns="_t")
     elif order == "group":
-        out = out.sort_values(["group", "_conf", "document", "start"], na_position="last",
-                              kind="stable")
+        out = out.sort_values(["group", *by_conf], na_position="last", kind="stable")
     elif order == "random":                      # a fixed shuffle: a sample for agreement
         key = (out["segment_id"].astype("int64") * 2654435761) % 4294967296
         out = out.assign(_r=key.to_numpy()).sort_values("_r", kind="stable").drop(columns="_r")

@@ -193,6 +193,8 @@ _SEGMENT_COLUMNS = ('s.id AS segment_id, s.document_id, d.name AS document, s.id
 #: decision actions that set a segment's coding; the others (split, merge, restore) change
 #: segment boundaries and are logged on the segments they replace
 CODING_ACTIONS = ("accept", "reject", "recode", "undo")
+#: decisions that change the segments themselves (see ``change_stamp``)
+BOUNDARY_ACTIONS = ("split", "merge", "restore")
 
 
 def _is_locked(e: Exception) -> bool:
@@ -601,6 +603,8 @@ class Store:
                           [(ids[j], old[i][0], int(exact)) for j, i, exact in pairs])
             c.execute("UPDATE documents SET parameters=? WHERE id=?",
                       (json.dumps(parameters, sort_keys=True), document_id))
+            c.execute("INSERT INTO meta (key, value) VALUES ('recuts', '1') ON CONFLICT (key)"
+                      " DO UPDATE SET value = CAST(value AS INTEGER) + 1")     # change_stamp
             return ids
 
     @staticmethod
@@ -757,17 +761,34 @@ class Store:
         return df
 
     # -- review app ---------------------------------------------------------------------------
-    def latest_decisions(self) -> pd.DataFrame:
+    def latest_decisions(self, segment_ids=None) -> pd.DataFrame:
         """The latest coding decision on each segment (one row per decided segment), ``after``
         parsed. A segment continuing another (a new document version's, or a reviewer's split
         or merge) carries the latest decision of the nearest segments it continues, unless it
-        has a later one of its own; ``carried_from`` names the segment it came from."""
+        has a later one of its own; ``carried_from`` names the segment it came from.
+
+        ``segment_ids``: only the rows of these segments (the same rows as in the whole
+        answer), reading only their decisions and their ancestors' — for a cache that
+        brings a few segments up to date after new decisions."""
         marks = ",".join("?" * len(CODING_ACTIONS))
+        where, params = f"action IN ({marks})", list(CODING_ACTIONS)
+        if segment_ids is not None:
+            wanted = sorted({int(i) for i in segment_ids})
+            lineage = set(wanted)
+            for sid in wanted:
+                for level in self.ancestor_levels(sid):
+                    lineage.update(level)
+            if not lineage:
+                lineage = {-1}
+            where += f" AND segment_id IN ({','.join('?' * len(lineage))})"
+            params += sorted(lineage)
         df = self._df(
             "SELECT d.* FROM decisions d JOIN (SELECT segment_id, MAX(id) AS id FROM decisions"
-            f" WHERE action IN ({marks}) GROUP BY segment_id) l ON l.id = d.id"
-            " ORDER BY d.segment_id", CODING_ACTIONS)
+            f" WHERE {where} GROUP BY segment_id) l ON l.id = d.id"
+            " ORDER BY d.segment_id", params)
         df = self._carry(df, "id", own_wins=False)
+        if segment_ids is not None:
+            df = df[df["segment_id"].isin(wanted)].reset_index(drop=True)
         df["after"] = [json.loads(a) for a in df["after"]]
         df["before"] = [json.loads(b) for b in df["before"]]
         return df
@@ -944,18 +965,35 @@ class Store:
     def change_stamp(self) -> tuple[tuple, tuple]:
         """``(segments, decisions)``: stamps that change whenever the segments shown for review
         (documents and their current versions, complete runs, splits, merges, re-cuts and
-        their take-backs) or the decisions change, so a cache keyed on them is never stale."""
+        their take-backs) or the decisions change, so a cache keyed on them is never stale.
+
+        Read without scanning the segments, so it costs the same at any corpus size: every
+        change to the segments either adds segments (a new document or version, a re-cut, a
+        split or merge: a new highest segment id; segments are never deleted) or is logged as
+        a decision (a take-back is a ``restore``); a version made current again changes the
+        documents' sum, and a re-cut also counts itself in ``meta`` (one that left no
+        segment adds none)."""
+        boundary = ",".join("?" * len(BOUNDARY_ACTIONS))
         segments = self.conn.execute(
             "SELECT (SELECT COUNT(*) FROM documents),"
             " (SELECT COALESCE(SUM(id * current), 0) FROM documents),"
             " (SELECT COALESCE(MAX(id), 0) FROM segments),"
-            " (SELECT COALESCE(SUM(id * active), 0) FROM segments),"
-            " (SELECT COALESCE(SUM(active), 0) FROM segments),"
+            " (SELECT value FROM meta WHERE key = 'recuts'),"
+            f" (SELECT COALESCE(MAX(id), 0) FROM decisions WHERE action IN ({boundary})),"
             " (SELECT COUNT(*) FROM runs WHERE status = 'complete'),"
-            " (SELECT COALESCE(MAX(id), 0) FROM runs WHERE status = 'complete')").fetchone()
+            " (SELECT COALESCE(MAX(id), 0) FROM runs WHERE status = 'complete')",
+            BOUNDARY_ACTIONS).fetchone()
         decisions = self.conn.execute(
             "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM decisions").fetchone()
         return tuple(segments), tuple(decisions)
+
+    def decided_since(self, decision_id: int) -> tuple[int, list[int]]:
+        """``(count, segment ids)`` of the decisions logged after ``decision_id`` (any kind):
+        what an effective coding cached at that decision must look at again. Reads only the
+        new decisions (a range of the log's ids)."""
+        rows = self.conn.execute("SELECT segment_id FROM decisions WHERE id > ? ORDER BY id",
+                                 (int(decision_id),)).fetchall()
+        return len(rows), sorted({int(r[0]) for r in rows})
 
     def add_memo(self, author: str, text: str, *, segment_id: int | None = None,
                  document_id: int | None = None) -> int:

@@ -146,6 +146,122 @@ def test_the_change_stamp_moves_with_segments_and_decisions(coded_store):
     assert seg3 not in (seg1, seg2)
 
 
+# -- the app's coding cache: incremental after decisions, whole after segment changes --------
+def _whole(store) -> pd.DataFrame:
+    """The effective coding read from scratch, as the cache keeps it (ranked, scores as text)."""
+    return R.apply_decisions(R.with_ranks(R.machine_coding(store, scores=False)),
+                             store.latest_decisions())
+
+
+def _same_as_whole(cache, store) -> pd.DataFrame:
+    got = cache.coding(store)
+    pd.testing.assert_frame_equal(got, _whole(store))
+    return got
+
+
+def test_the_coding_cache_follows_every_decision_and_every_session(coded_store, codebook):
+    cache = R.CodingCache()
+    before = _same_as_whole(cache, coded_store)
+    first = R.review_queue(before)
+    a, b, c = (int(x) for x in first["segment_id"][:3])
+    R.apply_decision(coded_store, a, "ann", "reject")
+    R.apply_decision(coded_store, b, "ann", "recode", themes=["public"], polarity="barrier",
+                     memo="about trust", codebook=codebook)
+    got = _same_as_whole(cache, coded_store)
+    assert (cache.rebuilds, cache.updates) == (1, 1)           # two rows brought up to date
+    row = got.set_index("segment_id")
+    assert row.loc[a, "themes"] == "none" and row.loc[a, "reviewer"] == "ann"
+    assert row.loc[b, "themes"] == "public" and row.loc[b, "memo"] == "about trust"
+    assert before.set_index("segment_id").loc[a, "source"] == "machine"   # not changed in place
+    queue = R.review_queue(got)
+    assert a not in set(queue["segment_id"]) and queue["segment_id"].iloc[0] == c
+    # a second reviewer, from another session's connection (or another process)
+    with Store(coded_store.path) as other:
+        R.apply_decision(other, c, "bob", "accept")
+        R.apply_decision(other, a, "bob", "undo")               # no: ann's reject stands
+    got = _same_as_whole(cache, coded_store)
+    row = got.set_index("segment_id")
+    assert row.loc[c, "reviewer"] == "bob" and row.loc[c, "source"] == "reviewer"
+    assert row.loc[a, "source"] == "machine" and not row.loc[a, "reviewed"]   # undone
+    assert a in set(R.review_queue(got)["segment_id"])
+    assert (cache.rebuilds, cache.updates) == (1, 2)
+    assert cache.coding(coded_store) is cache.coding(coded_store)   # nothing new: same frame
+    # every decision is in the log as made, oldest first
+    d = coded_store.decisions()
+    assert list(zip(d["segment_id"], d["reviewer"], d["action"])) == [
+        (a, "ann", "reject"), (b, "ann", "recode"), (c, "bob", "accept"), (a, "bob", "undo")]
+
+
+def test_a_batch_of_decisions_is_read_whole(coded_store):
+    cache = R.CodingCache()
+    cache.MAX_UPDATE = 2                           # an import of more decisions than this
+    ids = [int(x) for x in R.review_queue(_same_as_whole(cache, coded_store))["segment_id"][:3]]
+    for sid in ids:
+        R.apply_decision(coded_store, sid, "importer", "reject")
+    got = _same_as_whole(cache, coded_store)
+    assert (cache.rebuilds, cache.updates) == (2, 0)
+    assert got.set_index("segment_id").loc[ids, "reviewer"].tolist() == ["importer"] * 3
+
+
+def test_the_coding_cache_reads_all_again_after_a_split_and_a_new_code_run(coded_store):
+    from conftest import SAMPLES
+    from qual.cli import main
+
+    cache = R.CodingCache()
+    coding = _same_as_whole(cache, coded_store)
+    row = next(r for r in coding.itertuples() if R.split_points(r.text))
+    sid = int(row.segment_id)
+    R.apply_decision(coded_store, sid, "ann", "reject")
+    _same_as_whole(cache, coded_store)
+    left, right = R.split_segment(coded_store, sid, R.default_cut(row.text), "ann")
+    got = _same_as_whole(cache, coded_store).set_index("segment_id")
+    assert cache.rebuilds == 2 and sid not in got.index
+    assert got.loc[left, "themes"] == "none" and got.loc[left, "stale"]   # carried, to check
+    R.apply_decision(coded_store, right, "ann", "accept")   # a new segment, incrementally
+    assert _same_as_whole(cache, coded_store).set_index("segment_id").loc[right, "reviewed"]
+    R.take_back_boundary_change(coded_store, left, "ann")
+    got = _same_as_whole(cache, coded_store).set_index("segment_id")
+    assert cache.rebuilds == 3 and got.loc[sid, "themes"] == "none"
+    # the coder runs again (another process, as `python -m qual code` would): decisions stay
+    files = [SAMPLES / "interview_01_central_department.txt",
+             SAMPLES / "interview_04_devolved_statistics.docx",
+             SAMPLES / "interview_05_data_engineering.vtt"]
+    runs = len(coded_store.runs("code"))
+    assert main(["code", *map(str, files), "--db", str(coded_store.path)]) == 0
+    assert len(coded_store.runs("code")) == runs + 1
+    got = _same_as_whole(cache, coded_store).set_index("segment_id")
+    assert cache.rebuilds == 4
+    assert got.loc[sid, "themes"] == "none" and got.loc[sid, "reviewer"] == "ann"
+
+
+def test_the_change_stamp_moves_with_a_recut_that_leaves_no_segment(coded_store):
+    doc = int(coded_store.documents()["id"].iloc[0])
+    seg0, _ = coded_store.change_stamp()
+    coded_store.recut_document(doc, [], parameters={"max_words": 1})
+    seg1, _ = coded_store.change_stamp()
+    assert seg1 != seg0
+    assert doc not in set(R.CodingCache().coding(coded_store)["document_id"])
+
+
+def test_two_app_sessions_share_one_coding_that_follows_both(coded_store, monkeypatch):
+    ann = _app(coded_store.path, monkeypatch, reviewer="ann")
+    bob = _app(coded_store.path, monkeypatch, reviewer="bob")
+    first = _sid(ann)
+    assert _sid(bob) == first
+    ann.button(key="reject").click().run()
+    bob.run()                                  # bob's next page sees ann's decision
+    assert _sid(bob) != first and _sid(bob) == _sid(ann)
+    second = _sid(bob)
+    bob.button(key="accept").click().run()
+    ann.run()                                  # ann's next page: bob's card has left her queue
+    assert second not in (_sid(ann), _sid(bob))
+    d = _decisions(coded_store.path)
+    assert list(zip(d["segment_id"], d["reviewer"], d["action"])) == [
+        (first, "ann", "reject"), (second, "bob", "accept")]
+    caption = next(c.value for c in ann.caption if "left in this queue" in c.value)
+    assert "2 of " in caption
+
+
 def test_split_cuts_leave_words_on_both_sides_and_default_to_the_middle():
     text = ("Well, yes. The agreements take months to sign, and the lawyers go round in "
             "circles; nobody owns the process.")
