@@ -82,10 +82,15 @@ def open_store() -> Store:
                  "first, or set QUAL_DB to your store.")
         st.stop()
     try:
-        return Store(DB, check=True)      # a damaged store: one short message, no traceback
+        # a damaged store: one short message, no traceback. Every page is read once per
+        # session (a quick_check reads the whole file: after each decision it would cost a
+        # reading of the corpus); damage met later is a StoreDamaged, shown the same way
+        store = Store(DB, check=not st.session_state.get("store_checked"))
     except QualError as e:
         st.error(str(e))
         st.stop()
+    st.session_state["store_checked"] = True
+    return store
 
 
 @st.cache_resource(show_spinner=False)
@@ -98,26 +103,17 @@ def _codebook(path: str | None):
         return load_codebook()
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _machine(db: str, segments_stamp: tuple):
-    store = Store(db)
-    try:
-        return R.machine_coding(store, scores=False)      # scores parsed where shown
-    finally:
-        store.close()
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _coding(db: str, segments_stamp: tuple, decisions_stamp: tuple, _store):
-    return R.apply_decisions(_machine(db, segments_stamp), _store.latest_decisions())
+@st.cache_resource(show_spinner=False)
+def _coding_cache(db: str) -> R.CodingCache:
+    return R.CodingCache()
 
 
 def coding(store) -> pd.DataFrame:
-    """The effective coding, cached for every session on the store's change stamps: the
-    machine part is read again when documents, runs or segments (a split or merge) changed;
-    decisions are applied on top when one was added (fast: see bench/review_bench.py)."""
-    segments_stamp, decisions_stamp = store.change_stamp()
-    return _coding(str(Path(DB).resolve()), segments_stamp, decisions_stamp, store)
+    """The effective coding, one for every session of this store (R.CodingCache): read
+    again when documents, runs or segments (a split or merge) changed; after decisions only
+    their segments' rows are brought up to date, so a decision costs the same at any corpus
+    size (see bench/review_bench.py)."""
+    return _coding_cache(str(Path(DB).resolve())).coding(store)
 
 
 def md(text) -> str:
@@ -287,7 +283,12 @@ with st.sidebar:
     page = st.radio("Page", PAGES, key="page")
     st.caption(f"Store: {md(Path(DB).resolve())}")
 
-df = coding(store)
+try:
+    df = coding(store)
+except QualError as e:                  # e.g. damage met after the session's first check
+    store.close()
+    st.error(str(e))
+    st.stop()
 docs = store.documents()
 reviewer = st.session_state.get("reviewer", "").strip()
 
@@ -654,7 +655,8 @@ def page_topics():
     st.caption(f"Topics run {run['id']} ({md(run.get('finished_at') or run.get('started_at'))}) · "
                f"{len(real)} topics · {int(table['size'].sum())} segments · "
                f"{int(real['emergent'].sum())} emergent (no sub-code close: candidate new codes). "
-               "Run `python -m qual topics` again to refit.")
+               + (f"{md(TV.emergent_rule(run))}. " if TV.emergent_rule(run) else "")
+               + "Run `python -m qual topics` again to refit.")
     shown = table.assign(
         emergent=table["emergent"].map({True: "EMERGENT", False: ""}),
         similarity=table["similarity"].map(TV.similarity_text),

@@ -16,12 +16,20 @@ COLUMNS = ["topic", "size", "keywords", "theme", "subcode", "similarity", "emerg
 
 
 def similarity_text(sim) -> str:
-    """A topic's similarity to its nearest sub-code, for display: 3 decimals, rounded *down*,
-    so 0.5498 shows as ``0.549`` and never as ``0.55`` beside an EMERGENT flag whose rule is
-    "below 0.55". Blank for the outliers row (no similarity)."""
+    """A topic's similarity to its nearest sub-code, for display: 3 decimals, rounded *down*
+    (0.5498 shows as ``0.549``), so a figure is never shown above a threshold it is below.
+    The EMERGENT flag is not read from it: it is the calibrated rule on the topic's segments
+    (``qual.topics``, whose threshold the run's parameters record, see ``emergent_rule``).
+    Blank for the outliers row (no similarity)."""
     if sim is None or pd.isna(sim):
         return ""
     return f"{math.floor(round(float(sim) * 1000, 6)) / 1000:.3f}"
+
+
+def emergent_rule(run: dict | None) -> str:
+    """How a topics run set its EMERGENT flags, in one line for a reader (the run's recorded
+    ``emergent_rule``), or "" for a run stored before the flag was calibrated."""
+    return str(((run or {}).get("parameters") or {}).get("emergent_rule") or "")
 
 
 def latest_topics_run(store) -> dict | None:

@@ -97,7 +97,8 @@ def topics_stored(coded_store, codebook, embedder):
     encoder = CachedEmbedder(embedder, coded_store)
     vectors = encoder.encode(segs["text"].tolist())
     result = TopicModel(codebook, encoder, seed=1).fit(segs["text"].tolist(), vectors)
-    run_id = coded_store.start_run("topics", codebook_version=codebook.version)
+    run_id = coded_store.start_run("topics", codebook_version=codebook.version,
+                                   parameters=result.parameters())
     coded_store.add_topics(run_id, result.topics,
                            pd.DataFrame({"segment_id": segs["segment_id"].to_numpy(),
                                          "topic": result.assignments}))
@@ -164,6 +165,10 @@ def test_topics_page_shows_stored_topics(topics_stored, coded_store, monkeypatch
     assert real["examples"].iloc[0][0][:40] in quotes
     if real["emergent"].any():
         assert "EMERGENT" in " ".join(table["emergent"])
+    # the page says how the run set its flags: the calibrated threshold it recorded
+    caption = html.unescape(" ".join(c.value for c in at.caption))
+    threshold = coded_store.latest_run("topics")["parameters"]["emergent_threshold"]
+    assert "held-out codebook examples" in caption and f"{threshold:.3f}" in caption
     at.radio(key="page").set_value("Overview").run()
     assert not at.exception
     assert any(s.value == "Topics under each theme" for s in at.subheader)

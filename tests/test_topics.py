@@ -93,7 +93,102 @@ def test_topics_are_stored_and_cover_every_segment(fitted, topics_store):
         assert r.keywords and 1 <= len(r.examples) <= 3 and len(set(r.examples)) == len(r.examples)
         assert set(r.examples) <= set(segs["text"])
         assert r.subcode.startswith(r.theme + ".")
-        assert r.emergent == (r.similarity < 0.55)
+    # the emergent threshold is calibrated on the codebook and recorded with the run
+    params = run["parameters"]
+    assert params["emergent_threshold"] == result.emergent["threshold"] != 0.55
+    assert params["emergent_percentile"] == 5 and params["emergent_heldout"] > 100
+    assert "held-out codebook examples" in params["emergent_rule"]
+
+
+def test_emergent_is_the_calibrated_rule_on_each_topics_segments(fitted, sample_vectors,
+                                                                   codebook, embedder,
+                                                                   topics_store):
+    from qual.embed import CachedEmbedder
+    from qual.topics import covered_share, subcode_centroids
+
+    result = fitted["result"]
+    segs, vectors = sample_vectors
+    _, centroids = subcode_centroids(codebook, CachedEmbedder(embedder, topics_store))
+    unit = np.asarray(vectors) / np.linalg.norm(vectors, axis=1, keepdims=True)
+    covered = covered_share(unit, centroids, result.assignments, result.emergent["threshold"])
+    for r in result.topics[result.topics["topic"] >= 0].itertuples():
+        assert r.emergent == (covered[r.topic] < 0.5), (r.topic, covered[r.topic])
+
+
+#: texts no sub-code of a data-sharing codebook is about, and texts that are (written for
+#: this test, not taken from the codebook)
+OFF_CODEBOOK = [
+    "Preheat the oven and grease the cake tin with a little butter.",
+    "Whisk the eggs with the sugar until the mixture is pale and fluffy.",
+    "Fold in the flour gently, then bake for forty minutes until golden.",
+    "Leave the loaf to cool on a wire rack before you slice it.",
+    "The striker scored twice in the second half to win the cup final.",
+    "Our goalkeeper saved a penalty in extra time and the crowd went wild.",
+    "The referee sent off their captain after a late tackle.",
+    "We trained on the beach every morning before the season started.",
+    "The tomatoes in my allotment ripened late because of the cold June.",
+    "I repotted the orchids and moved them to the kitchen windowsill.",
+    "We hiked up the ridge and camped by the lake under the stars.",
+    "The ferry to the island was cancelled because of the storm.",
+]
+ON_CODEBOOK = [
+    "Getting a data sharing agreement signed between two departments took eighteen months.",
+    "We could not link the records because the datasets had no common identifier.",
+    "The legal gateway for sharing the data was unclear, so the lawyers advised against it.",
+    "People accept their records being used when they can see a clear public benefit.",
+    "We simply did not have enough analysts with the skills to work with linked data.",
+    "The metadata was so poor that nobody could tell what half of the fields meant.",
+    "Every request for access went through three approval panels, which slowed us down.",
+    "Senior leaders were nervous about the risk, so nobody wanted to be the first to share.",
+    "Without agreed standards each department coded ethnicity in a different way.",
+    "Our old systems could not talk to each other, so files were sent by email.",
+    "We published what data we held and how it was used, to be open with the public.",
+    "Staff were stretched so thin that the data work kept being put off.",
+]
+
+
+def test_the_emergent_threshold_comes_from_held_out_codebook_examples(codebook, embedder):
+    from qual.topics import _subcode_vectors, calibrate_emergent, heldout_similarities
+
+    rule = calibrate_emergent(codebook, embedder)
+    _, _, groups = _subcode_vectors(codebook, embedder)
+    sims = heldout_similarities(groups)
+    assert rule["heldout"] == len(sims) == sum(len(g) for g in groups if len(g) > 1)
+    assert abs((sims >= rule["threshold"]).mean() - 0.95) < 0.01     # 95% are at least as close
+    assert calibrate_emergent(codebook, embedder, 25)["threshold"] > rule["threshold"]
+    # one held-out example against the centroid of the rest, recomputed by hand
+    g = groups[0]
+    rest = g[1:].mean(axis=0)
+    assert np.isclose(sims[0], g[0] @ rest / np.linalg.norm(rest), atol=1e-6)
+    with pytest.raises(QualError, match="percentile"):
+        calibrate_emergent(codebook, embedder, 120)
+
+
+def test_a_topic_new_to_the_codebook_is_emergent_at_any_size(codebook, embedder):
+    from qual.topics import calibrate_emergent, covered_share, subcode_centroids
+
+    threshold = calibrate_emergent(codebook, embedder)["threshold"]
+    _, centroids = subcode_centroids(codebook, embedder)
+    off = np.asarray(embedder.encode(OFF_CODEBOOK))
+    on = np.asarray(embedder.encode(ON_CODEBOOK))
+    for n in (4, 12):                        # a small topic and a bigger one: the same answer
+        vecs = np.vstack([off[:n], on[:n]])
+        labels = np.array([0] * n + [1] * n)
+        covered = covered_share(vecs, centroids, labels, threshold)
+        assert covered[0] < 0.5 <= covered[1], (n, covered)
+    # through a fit: the clusters of gardening, baking and football are emergent, the one
+    # about data sharing is not
+    texts = OFF_CODEBOOK + ON_CODEBOOK
+    result = TopicModel(codebook, embedder, seed=3).fit(texts, np.vstack([off, on]))
+    assert result.emergent["threshold"] == threshold
+    for t in result.topics.itertuples():
+        members = np.flatnonzero(result.assignments == t.topic)
+        share_off = (members < len(OFF_CODEBOOK)).mean()
+        if share_off >= 0.75:
+            assert t.emergent, result.topics
+        elif share_off <= 0.25:
+            assert not t.emergent, result.topics
+    assert result.topics["emergent"].any() and not result.topics["emergent"].all()
 
 
 def test_topics_map_to_plausible_themes(fitted, embedder):
