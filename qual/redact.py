@@ -933,7 +933,7 @@ def write_key(replacements_by_document: Mapping[str, Iterable[Replacement]], pat
     original was replaced (``text``, ``speaker``, ``metadata:KEY``; ``;``-separated), so the key
     covers speaker labels and metadata values as well as the text. Written atomically (a
     temporary file in the same folder, then renamed) with owner-only permissions where the OS
-    supports it. Every cell is inert (``qual.export.inert``: an original such as ``=1+1`` or
+    supports it. Every cell is inert (``qual.cells.inert``: an original such as ``=1+1`` or
     ``-Smith`` is written ``'=1+1``), like every CSV qual writes. Call this only when the user
     asks for a key: it re-identifies the data.
     """
@@ -948,7 +948,7 @@ def write_key(replacements_by_document: Mapping[str, Iterable[Replacement]], pat
         m = re.match(r"\[(\w+)_(\d+)\]", row[1])
         return (row[0], m.group(1) if m else row[1], int(m.group(2)) if m else 0, row[3])
 
-    from .export import inert        # no cell a spreadsheet would run as a formula
+    from .cells import inert         # no cell a spreadsheet would run as a formula
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
