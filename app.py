@@ -709,8 +709,7 @@ def page_agreement():
 def page_downloads():
     import tempfile
 
-    from qual.commands.export import export_project
-    from qual.summarise import summary_from_store, write_summary
+    from qual.project import Project
 
     st.header("Downloads")
     redacted = bool(len(docs)) and bool(docs["redacted"].all())
@@ -722,17 +721,20 @@ def page_downloads():
                "reviewer decision so far.")
     if st.button("Prepare the files", key="prepare", type="primary"):
         files = {}
-        with st.spinner("Writing summaries and exports…"), \
-                tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp)
-            summary = summary_from_store(store, CODEBOOK)
-            (out / "summary").mkdir()
-            for p in write_summary(summary, CODEBOOK, out / "summary").values():
-                files[Path(p).name] = Path(p).read_bytes()
-            for fmt in ("csv", "xlsx", "qdpx"):
-                path, _ = export_project(store, CODEBOOK, fmt, out / f"coding.{fmt}",
-                                         name="qual project")
-                files[Path(path).name] = Path(path).read_bytes()
+        try:
+            with st.spinner("Writing summaries and exports…"), \
+                    tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp)
+                project = Project(store, codebook=CODEBOOK, show_progress=False)
+                _, written = project.summarise(out / "summary")
+                for p in written.values():
+                    files[Path(p).name] = Path(p).read_bytes()
+                for fmt in ("csv", "xlsx", "qdpx"):
+                    path = project.export(out / f"coding.{fmt}", name="qual project")
+                    files[Path(path).name] = Path(path).read_bytes()
+        except QualError as e:
+            st.error(str(e))
+            return
         st.session_state["downloads"] = files
     files = st.session_state.get("downloads")
     if not files:

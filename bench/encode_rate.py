@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from qual.cli import code, ingest  # noqa: E402
+from qual.project import code, ingest  # noqa: E402
 from qual.codebook import load_codebook  # noqa: E402
 from qual.embed import Embedder  # noqa: E402
 from qual.store import Store  # noqa: E402

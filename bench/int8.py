@@ -39,7 +39,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from qual.cli import ingest  # noqa: E402
+from qual.project import ingest  # noqa: E402
 from qual.codebook import load_codebook  # noqa: E402
 from qual.coder import HybridCoder  # noqa: E402
 from qual.embed import CachedEmbedder, Embedder  # noqa: E402

@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     import numpy as np
 
-    from qual.cli import code, ingest
+    from qual.project import code, ingest
     from qual.codebook import load_codebook
     from qual.commands.topics import format_table
     from qual.embed import CachedEmbedder, Embedder

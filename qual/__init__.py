@@ -11,3 +11,21 @@ __version__ = "0.1.0"
 THEMES = ("public", "people", "processes", "technical")
 POLARITIES = ("barrier", "opportunity", "neutral")
 ROLES = ("interviewer", "stakeholder", "other")
+#: ``--encoder``: the route for the sentence model (int8 is opt-in: README "Speed")
+ENCODERS = ("fp32", "int8")
+DEFAULT_ENCODER = "fp32"
+#: ``--coder``: the names of ``qual.coder.CODERS`` (here so that ``--help`` imports no coder)
+CODER_NAMES = ("embedding", "hybrid")
+DEFAULT_CODER = "hybrid"
+
+
+def __getattr__(name):
+    """``from qual import Project`` without importing the stages until they are used."""
+    if name == "Project":
+        from .project import Project
+
+        return Project
+    raise AttributeError(f"module 'qual' has no attribute {name!r}")
+
+
+__all__ = ["Project", "THEMES", "POLARITIES", "ROLES", "__version__"]

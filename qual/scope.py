@@ -9,10 +9,12 @@ document is used.
 from __future__ import annotations
 
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .errors import QualError, printable
+
+if TYPE_CHECKING:                 # pandas only in annotations: `--help` need not import it
+    import pandas as pd
 
 
 def add_scope_options(p) -> None:

@@ -50,7 +50,7 @@ def codebook():
 
 def build_store(path, files, embedder, codebook, nlp):
     """Ingest and code real transcript files into a new store at ``path``."""
-    from qual.cli import code, ingest
+    from qual.project import code, ingest
     from qual.store import Store
 
     store = Store(path)

@@ -19,7 +19,7 @@ def codebook():
 
 
 def _code_new_store(path, embedder, codebook, nlp):
-    from qual.cli import code, ingest
+    from qual.project import code, ingest
     from qual.store import Store
 
     store = Store(path)

@@ -18,7 +18,8 @@ import warnings
 import pandas as pd
 import pytest
 
-from qual.cli import ingest, main
+from qual.cli import main
+from qual.project import ingest
 from qual.errors import QualWarning, StoreError
 from qual.readers import read_transcript
 from qual.store import Store

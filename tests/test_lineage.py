@@ -7,7 +7,7 @@ import pytest
 
 from qual import review as R
 from qual.agreement import agreement
-from qual.cli import code, ingest
+from qual.project import code, ingest
 from qual.lineage import match_segments, similarity
 from qual.store import Store
 
@@ -211,7 +211,7 @@ def test_a_version_2_store_is_brought_forward_with_its_segments(tmp_path):
 
 
 def test_import_names_a_segment_split_since_the_export(coded_store, codebook, tmp_path):
-    from qual.commands.review import export_decisions, import_decisions
+    from qual.project import export_decisions, import_decisions
 
     row = _long_segment(coded_store)
     sid = int(row.segment_id)

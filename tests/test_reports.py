@@ -366,7 +366,7 @@ def test_code_into_a_store_of_another_folder_warns_once(tmp_path, capsys):
 @pytest.fixture
 def two_studies(coded_store, tmp_path, embedder, codebook, nlp):
     """The coded samples plus a second, coded study from another folder, in one store."""
-    from qual.cli import code, ingest
+    from qual.project import code, ingest
 
     study = _tiny_study(tmp_path / "study")
     report = ingest([study], coded_store, nlp=nlp)

@@ -8,7 +8,7 @@ import pytest
 
 from qual import review as R
 from qual.agreement import agreement
-from qual.commands.review import export_decisions, import_decisions
+from qual.project import export_decisions, import_decisions
 from qual.errors import QualError
 
 
@@ -112,7 +112,7 @@ def test_decisions_are_append_only(coded_store):
 
 
 def test_rerunning_code_keeps_decisions(coded_store, codebook, embedder):
-    from qual.cli import code
+    from qual.project import code
 
     coding = R.effective_coding(coded_store)
     coded = coding[coding["themes"] != "none"]

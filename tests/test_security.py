@@ -348,7 +348,7 @@ _FORMULA_ELEMENT = re.compile(rb"<(?:\w+:)?f[\s>/]")
 def test_xlsx_from_hostile_text_holds_no_formula(hostile_store, codebook, tmp_path):
     from openpyxl import load_workbook
 
-    from qual.commands.export import export_project
+    from qual.project import export_project
 
     out, _ = export_project(hostile_store, codebook, "xlsx", tmp_path / "coded.xlsx")
     with zipfile.ZipFile(out) as z:
@@ -385,7 +385,7 @@ def test_csv_exports_from_hostile_text_have_no_live_formula(hostile_store, codeb
                                                             tmp_path):
     import pandas as pd
 
-    from qual.commands.export import export_project
+    from qual.project import export_project
     from qual.export import restore
     from qual.summarise import summary_from_store, write_summary
 
@@ -413,7 +413,7 @@ def test_csv_exports_from_hostile_text_have_no_live_formula(hostile_store, codeb
 def test_topics_csv_is_inert(tmp_path):
     import pandas as pd
 
-    from qual.commands.topics import write_topics_csv
+    from qual.export import write_topics_csv
 
     topics = pd.DataFrame([{"topic": 0, "size": 3, "keywords": "=cmd|' /C calc'!A0, data",
                             "theme": "people", "subcode": "", "similarity": 0.5,
@@ -435,7 +435,7 @@ def test_the_cell_rule():
 
 def test_decisions_csv_is_inert_and_its_round_trip_is_lossless(hostile_store, codebook,
                                                                tmp_path):
-    from qual.commands.review import export_decisions, import_decisions
+    from qual.project import export_decisions, import_decisions
     from qual.review import apply_decision, effective_coding
 
     ids = effective_coding(hostile_store)["segment_id"].tolist()[:3]

@@ -34,7 +34,7 @@ def topics_store(_coded_samples_template, tmp_path_factory):
 @pytest.fixture(scope="module")
 def fitted(topics_store, codebook, embedder):
     """``python -m qual topics``'s composition on the three coded samples (111 segments)."""
-    from qual.commands.topics import find_topics
+    from qual.project import find_topics
 
     messages = []
     summary = find_topics(topics_store, codebook, embedder, seed=7, log=messages.append)
@@ -249,7 +249,8 @@ def test_one_short_transcript_gives_a_small_result(sample_vectors, codebook, emb
 
 def test_cli_writes_csv_and_refuses_tiny_stores_clearly(fitted, topics_store, tmp_path, capsys,
                                                         nlp):
-    from qual.cli import ingest, main
+    from qual.cli import main
+    from qual.project import ingest
     from qual.store import Store
 
     out = tmp_path / "topics.csv"

@@ -54,37 +54,18 @@ def run_add_code(args) -> int:
     examples = list(args.example or [])
     name, definition = args.name, args.definition
     if args.from_topic is not None:
+        from ..project import subcode_from_topic
         from ..store import Store
 
-        from ..review import effective_coding
-
         with Store(args.db, create=False) as store:
-            topics = store.topics()
-            coding = effective_coding(store, scores=False)
-        off_topic = set(coding.loc[coding["themes"] == "none", "text"])
-        if topics.empty:
-            raise CodebookError("no topics run in the store; run `python -m qual topics` first",
-                                path=args.db, field="--from-topic")
-        row = topics[topics["topic"] == args.from_topic]
-        if row.empty:
-            raise CodebookError(f"no topic {args.from_topic} in the latest topics run (topics: "
-                                f"{', '.join(map(str, topics['topic']))})", path=args.db,
-                                field="--from-topic")
-        row = row.iloc[0]
-        from_topic = [e for e in row["examples"] if e not in examples]
-        left_out = [e for e in from_topic if e in off_topic]
-        if left_out:
-            print(f"warning: left out {len(left_out)} of topic {args.from_topic}'s example "
-                  f"segments because they are coded none (small talk or off-topic), e.g. "
-                  f"{left_out[0][:80]!r}")
-        examples += [e for e in from_topic if e not in off_topic]
-        if not examples:
-            raise CodebookError(f"topic {args.from_topic}'s example segments are all coded none "
-                                "(small talk or off-topic), so they would teach the coder "
-                                "nothing about a code; give examples with --example",
-                                field="--from-topic")
-        name = name or str(row["keywords"]).split(",")[0].strip().capitalize()
-        definition = definition or f"Emergent topic {args.from_topic}: {row['keywords']}"
+            found = subcode_from_topic(store, args.from_topic, given=examples)
+        if found["left_out"]:
+            print(f"warning: left out {len(found['left_out'])} of topic {args.from_topic}'s "
+                  f"example segments because they are coded none (small talk or off-topic), "
+                  f"e.g. {found['left_out'][0][:80]!r}")
+        examples = found["examples"]
+        name = name or found["name"]
+        definition = definition or found["definition"]
     if not name or not definition:
         raise CodebookError("give --name and --definition (or --from-topic N)", field="add-code")
     new = add_subcode(codebook, args.theme, args.id, name, definition, examples,

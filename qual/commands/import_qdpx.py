@@ -16,11 +16,9 @@ def _say(*parts) -> None:
 
 
 def run(args) -> int:
-    from ..codebook import default_codebook_path, load_codebook
-    from ..errors import QualError, StoreError
-    from ..qdpx_import import apply_import, code_name, plan_import, read_project
-    from ..segment import SegmentParams
-    from ..store import Store
+    from ..errors import QualError
+    from ..project import import_qdpx
+    from ..qdpx_import import code_name
 
     where = str(args.file)
     if args.theme and not args.add_codes:
@@ -29,36 +27,11 @@ def run(args) -> int:
     if args.add_codes and not args.theme:
         raise QualError("--add-codes needs --theme THEME: the theme whose sub-codes the unknown "
                         "codes become", path=where)
-    codebook_path = Path(args.codebook) if args.codebook else default_codebook_path()
-    codebook = load_codebook(codebook_path)
-    db = Path(args.db)
-    created = not db.exists()
-    if not created:
-        with Store(db, create=False) as existing:
-            n = existing.document_count()
-        if n and not args.into_existing:
-            raise StoreError(f"the store already holds {n} documents; import into a new store "
-                             "(--db new.db), or pass --into-existing to add this project to it; "
-                             "nothing was imported", path=str(db))
-    params = SegmentParams(args.max_sentences, args.max_words)
-    # everything is read, segmented and mapped before the store is touched
-    project = read_project(args.file, max_bytes=args.max_bytes)
-    plan = plan_import(project, codebook, segment_params=params,
-                       add_codes_under=args.theme if args.add_codes else None,
-                       max_bytes=args.max_bytes)
-    try:
-        with Store(db) as store:
-            result = apply_import(plan, store, segment_params=params)
-        if plan.added:
-            if load_codebook(codebook_path).version != codebook.version:
-                raise QualError("the codebook changed while importing; nothing was imported",
-                                path=str(codebook_path))
-            save_codebook_whole(plan, args.theme, codebook_path)
-    except BaseException:
-        if created:
-            for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
-                p.unlink(missing_ok=True)
-        raise
+    report = import_qdpx(args.file, args.db, codebook=args.codebook,
+                         add_codes_under=args.theme if args.add_codes else None,
+                         into_existing=args.into_existing, max_sentences=args.max_sentences,
+                         max_words=args.max_words, max_bytes=args.max_bytes)
+    project, plan, result = report.project, report.plan, report.result
     for line in project.skipped:
         _say(f"skipped source {line}")
     for name in plan.speakerless:
@@ -69,8 +42,8 @@ def run(args) -> int:
     for g, sid in plan.added.items():
         _say(f"added code '{code_name(project, g)}' as sub-code {sid}")
     if plan.added:
-        _say(f"wrote the codebook {codebook_path.resolve()} (version {codebook.version} -> "
-             f"{plan.codebook.version})")
+        _say(f"wrote the codebook {report.codebook_path.resolve()} (version "
+             f"{report.codebook_version} -> {plan.codebook.version})")
     if plan.machine_selections:
         _say(f"left out {plan.machine_selections} selection(s) of qual's machine coding (the "
              "machine's coding is not imported; the reviewers' decisions are)")
@@ -82,20 +55,8 @@ def run(args) -> int:
     _say(f"imported {where}: {result['documents']} documents, {result['segments']} segments, "
          f"{len(plan.mapped)} codes mapped to the codebook, {len(plan.unknown)} unknown; "
          f"decisions: {sum(decisions.values())} ({who})")
-    _say(f"store: {db.resolve()}")
+    _say(f"store: {Path(args.db).resolve()}")
     return 0
-
-
-def save_codebook_whole(plan, theme: str, path: Path) -> None:
-    """Write the codebook with every added sub-code, one insertion at a time so the YAML keeps
-    its comments (``save_added_subcode`` checks each step)."""
-    from ..codebook import add_subcode, load_codebook, save_added_subcode
-
-    current = load_codebook(path)
-    for sid in plan.added.values():
-        sub = next(s for s in plan.codebook.subcodes if s.id == sid)
-        current = add_subcode(current, theme, sid, sub.name, sub.definition, sub.examples)
-        save_added_subcode(current, theme, sid, path)
 
 
 def register(sub) -> None:

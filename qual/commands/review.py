@@ -12,7 +12,6 @@ from pathlib import Path
 ORDER = 40
 
 APP = Path(__file__).resolve().parent.parent.parent / "app.py"
-CSV_COLUMNS = ["segment_id", "themes", "polarity", "memo"]
 
 
 # -- review --------------------------------------------------------------------------------
@@ -110,126 +109,9 @@ def run_review(args) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
-# -- decisions export / import ----------------------------------------------------------------
-def export_decisions(store, path, codebook=None) -> int:
-    """Write the effective coding for spreadsheet review: ``segment_id, themes, polarity,
-    memo`` (themes: theme and sub-code ids, ';'-separated, or 'none') plus read-only context
-    columns ``document, speaker, text, confidence, reviewed``. Returns the row count."""
-    import pandas as pd
-
-    from ..export import atomic_path, inert_table
-    from ..review import effective_coding
-
-    c = effective_coding(store)
-    labels = [";".join(x for x in (t, s) if isinstance(x, str) and x) for t, s in
-              zip(c["themes"].fillna("none"), c["subcodes"].fillna(""))]
-    table = pd.DataFrame({"segment_id": c["segment_id"], "themes": labels,
-                          "polarity": c["polarity"].fillna("neutral"), "memo": c["memo"].fillna(""),
-                          "document": c["document"], "speaker": c["speaker"], "text": c["text"],
-                          "confidence": c["confidence"].round(3), "reviewed": c["reviewed"]})
-    with atomic_path(path, suffix=".csv") as tmp:
-        # text cells never read as formulas (a leading apostrophe; import removes it again)
-        inert_table(table).to_csv(tmp, index=False, encoding="utf-8")
-    return len(table)
-
-
-def import_decisions(store, path, reviewer: str, codebook, *, accept_unchanged: bool = False):
-    """Read a decisions CSV and record a decision per good row. Returns ``(recorded, skipped,
-    errors)`` where errors are ``(line, column, message)``; bad rows are reported, good rows
-    kept. Unchanged rows without a memo are skipped unless ``accept_unchanged``."""
-    import csv
-
-    from ..review import (NONE, ReviewError, apply_decision, coding_of, effective_coding,
-                          normalise_coding, split_labels, unknown_label)
-    from ..export import restore
-
-    from ..errors import QualError
-
-    if not Path(path).is_file():
-        raise QualError("no such file", path=path)
-    coding = effective_coding(store).set_index("segment_id")
-    recorded, skipped, errors = 0, 0, []
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            errors.append((1, missing[0], f"missing column(s): {', '.join(missing)} "
-                                          f"(expected {', '.join(CSV_COLUMNS)})"))
-            return 0, 0, errors
-        last = 1
-        for row in reader:
-            line, last = last + 1, reader.line_num      # the row's first line in the file
-            # the apostrophe export put before text starting with = + - @ (or ') goes again
-            row = {k: restore(v) for k, v in row.items()}
-            raw_id = (row.get("segment_id") or "").strip()
-            try:
-                sid = int(raw_id)
-            except ValueError:
-                errors.append((line, "segment_id", f"not a segment id: {raw_id!r}"))
-                continue
-            if sid not in coding.index:
-                errors.append((line, "segment_id", _gone(store, sid)))
-                continue
-            labels = [x for x in split_labels((row.get("themes") or "").replace(",", ";"))
-                      if x != NONE]
-            bad = [x for x in labels if x not in codebook.theme_ids and x not in codebook.subcode_ids]
-            if bad:
-                errors.append((line, "themes", unknown_label(bad[0], codebook)))
-                continue
-            polarity = (row.get("polarity") or "").strip().lower() or "neutral"
-            if polarity not in ("barrier", "opportunity", "neutral"):
-                errors.append((line, "polarity", f"unknown polarity {polarity!r} "
-                                                 "(barrier, opportunity or neutral)"))
-                continue
-            memo = (row.get("memo") or "").strip()
-            themes = [x for x in labels if x in codebook.theme_ids]
-            subcodes = [x for x in labels if x in codebook.subcode_ids]
-            seg = coding.loc[sid]
-            current = coding_of(seg)
-            try:
-                wanted = normalise_coding({"themes": themes, "subcodes": subcodes,
-                                           "polarity": polarity}, codebook)
-            except ReviewError as e:
-                errors.append((line, "themes", str(e)))
-                continue
-            unchanged = (wanted["themes"] == [t for t in codebook.theme_ids
-                                              if t in current["themes"]]
-                         and sorted(wanted["subcodes"]) == sorted(current["subcodes"])
-                         and (wanted["polarity"] == current["polarity"] or not wanted["themes"]))
-            already = (bool(seg["reviewed"]) and seg["reviewer"] == reviewer
-                       and (seg["memo"] or "") == memo)
-            if unchanged and (already or (not memo and not accept_unchanged)):
-                skipped += 1            # nothing new: importing the same file twice adds nothing
-                continue
-            try:
-                if unchanged:
-                    apply_decision(store, sid, reviewer, "accept", memo=memo)
-                elif not themes and not subcodes:
-                    apply_decision(store, sid, reviewer, "reject", memo=memo)
-                else:
-                    apply_decision(store, sid, reviewer, "recode", themes=themes,
-                                   subcodes=subcodes, polarity=polarity, memo=memo,
-                                   codebook=codebook)
-                recorded += 1
-            except ReviewError as e:
-                errors.append((line, "themes", str(e)))
-    return recorded, skipped, errors
-
-
-def _gone(store, sid: int) -> str:
-    """Why a segment id from the CSV is not in the coding (for the row's error message)."""
-    seg = store.segment_record(sid)
-    if seg is None or seg["role"] != "stakeholder":
-        return f"no stakeholder segment with id {sid}"
-    par = store.parents()
-    now = sorted(int(x) for x in par.loc[par["parent_id"] == sid, "segment_id"])
-    return (f"segment {sid} was split or merged, or its transcript changed, after the export"
-            + (f"; it continues as segment(s) {', '.join(map(str, now))}" if now else "")
-            + ": export again and redo this row")
-
-
 def run_decisions(args) -> int:
     from ..codebook import load_codebook
+    from ..project import export_decisions, import_decisions
     from ..store import Store
 
     if args.action == "log":

@@ -9,37 +9,18 @@ ORDER = 55
 
 def run(args) -> int:
     from ..codebook import load_codebook
-    from ..export import ExportError, make_folders
-    from ..scope import scope_ids
-    from ..store import Store
-    from ..summarise import summary_from_store, write_summary
+    from ..export import ExportError
+    from ..project import Project
 
     if not Path(args.db).exists():
         raise ExportError("no store here; run `python -m qual code` first or pass --db",
                           path=args.db)
-    with Store(args.db) as store:
-        if store.latest_run("code") is None:
-            raise ExportError("no coding run in this store yet; run `python -m qual code "
-                              "PATH...` first", path=args.db)
-    out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise ExportError("is a file, expected a folder", path=out)
-    made = make_folders(out)              # the folder and any missing parents
-    try:
-        codebook = load_codebook(args.codebook)
-        with Store(args.db) as store:
-            ids = scope_ids(store, args)
-            summary = summary_from_store(store, codebook, reviewed_only=args.reviewed_only,
-                                         document_ids=ids,
-                                         quotes_per_theme=args.quotes,
-                                         max_per_stakeholder=args.max_per_stakeholder)
-        files = write_summary(summary, codebook, out)
-    except BaseException:
-        if made:                          # a failed run leaves no folder (empty or half-full)
-            import shutil
-
-            shutil.rmtree(made[-1], ignore_errors=True)
-        raise
+    codebook = load_codebook(args.codebook)
+    with Project(args.db, create=False, codebook=codebook) as project:
+        summary, files = project.summarise(args.output, reviewed_only=args.reviewed_only,
+                                           quotes=args.quotes,
+                                           max_per_stakeholder=args.max_per_stakeholder,
+                                           documents=args.documents, folder=args.folder)
     run_info = summary.run or {}
     if run_info.get("codebook_version") and run_info["codebook_version"] != codebook.version:
         print(f"warning: the run was coded with codebook version {run_info['codebook_version']}"
