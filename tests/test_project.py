@@ -214,3 +214,23 @@ def test_a_qdpx_comes_back_as_a_project_with_the_decision_in_force(study, tmp_pa
             (original["text"], "people", "barrier")
     finally:
         back.close()
+
+
+def test_the_readmes_from_python_example_runs_as_written(tmp_path, monkeypatch):
+    """The block under "From Python" in the README, run as a user would paste it, in a folder
+    holding the shipped sample transcripts."""
+    import runpy
+
+    from conftest import REPO
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## From Python"):]
+    block = section[section.index("```python\n") + len("```python\n"):]
+    block = block[:block.index("```")]
+    assert "from qual import Project" in block and "p.export(" in block
+    shutil.copytree(SAMPLES, tmp_path / "transcripts")
+    (tmp_path / "example.py").write_text(block, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(tmp_path / "example.py"))
+    assert (tmp_path / "study.db").exists() and (tmp_path / "study.qdpx").exists()
+    assert (tmp_path / "out" / "summary.md").exists()
