@@ -334,7 +334,9 @@ class HybridCoder:
     ``confidence`` is the calibrated probability that the whole label set is right: each
     theme's score is calibrated (Platt scaling fitted on out-of-fold scores of the training
     pool, folds grouped by witness or sub-code), and the theme decisions are multiplied as if
-    independent. ``score_<theme>`` columns hold the calibrated per-theme probabilities.
+    independent. A label set is right only if its none-or-not is, so ``confidence`` is capped
+    at the gate's calibrated probability of that (selective mode on real answers: exact match
+    on the surest half 0.75 -> 0.79). ``score_<theme>`` columns hold the calibrated per-theme probabilities.
 
     Sub-codes come from logistic regressions on the embedding within each assigned theme
     (the codebook's sub-code examples and reviewer sub-codes), as in ``EmbeddingCoder``.
@@ -503,19 +505,22 @@ class HybridCoder:
         self.subcode_models_ = fit_subcode_models(
             E[sub], [ts[0] for ts in pool["themes"][sub]], pool["subcode"][sub].tolist(),
             w[sub], lambda: lr(self.subcode_C), theme_ids)
-        self.gate_model_, self.gate_threshold_ = None, None
+        self.gate_model_, self.gate_threshold_, self.gate_calibrator_ = None, None, None
         if self.gate:
             self._fit_gate(X, w, pool, lr)
         self.n_training_rows_ = len(pool)
         return self
 
     def _fit_gate(self, X, w, pool: pd.DataFrame, lr) -> None:
-        """The ``none`` gate: a regression of none against any theme on the same features, and
-        the threshold under which an answer that no theme passes is still given its best
-        theme. The threshold (unless ``gate_threshold`` is set) is chosen inside the
-        training pool: out-of-fold gate scores (folds grouped as in ``_calibrate``) on the rows
-        that are answers coded by people (reference sets and decisions, not the codebook's
-        short examples), the threshold of best balanced accuracy of none there."""
+        """The ``none`` gate: a regression of none against any theme on the same features; the
+        threshold under which an answer that no theme passes is still given its best theme;
+        and a Platt scaling of the gate's probability (``gate_calibrator_``), which caps
+        ``confidence``. Out-of-fold gate scores of the training pool (folds grouped as in
+        ``_calibrate``) give both: the calibration on every row, the threshold (unless
+        ``gate_threshold`` is set) on the rows that are answers coded by people (reference
+        sets and decisions, not the codebook's short examples), as the threshold of best
+        balanced accuracy of none there."""
+        from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import GroupKFold
 
         themed = pool["themes"].notna().to_numpy()
@@ -524,18 +529,15 @@ class HybridCoder:
         y = is_none[idx]
         if y.all() or not y.any():
             return
+
         def make():
             return lr(self.gate_C, "liblinear")
+
         self.gate_model_ = make().fit(X[idx], y, sample_weight=w[idx])
-        if self.gate_threshold is not None:
-            self.gate_threshold_ = float(self.gate_threshold)
-            return
-        self.gate_threshold_ = 0.5
+        self.gate_threshold_ = 0.5 if self.gate_threshold is None else float(self.gate_threshold)
         groups = pool["group"].to_numpy()[idx]
         folds = min(self.calibration_folds, len(set(groups)))
-        answers = (pool["kind"] != "codebook").to_numpy()[idx]
-        ya = y[answers]
-        if folds < 2 or ya.all() or not ya.any():
+        if folds < 2:
             return
         s = np.full(len(idx), np.nan)
         for tr, te in GroupKFold(folds).split(idx, groups=groups):
@@ -543,13 +545,16 @@ class HybridCoder:
                 continue
             s[te] = make().fit(X[idx[tr]], y[tr], sample_weight=w[idx[tr]]).predict_proba(
                 X[idx[te]])[:, 1]
-        sa = s[answers]
-        ok = ~np.isnan(sa)
-        if not (ya[ok].any() and (~ya[ok]).any()):
-            return
-        grid = np.round(np.arange(0.2, 0.801, 0.05), 2)
-        bal = [((sa[ok] >= t)[ya[ok]].mean() + (sa[ok] < t)[~ya[ok]].mean()) / 2 for t in grid]
-        self.gate_threshold_ = float(grid[int(np.argmax(bal))])
+        ok = ~np.isnan(s)
+        if y[ok].any() and (~y[ok]).any():
+            m = LogisticRegression(C=1e4).fit(_logit(s[ok])[:, None], y[ok], sample_weight=w[idx[ok]])
+            self.gate_calibrator_ = (float(m.coef_[0, 0]), float(m.intercept_[0]))
+        answers = ok & (pool["kind"] != "codebook").to_numpy()[idx]
+        ya, sa = y[answers], s[answers]
+        if self.gate_threshold is None and ya.any() and (~ya).any():
+            grid = np.round(np.arange(0.2, 0.801, 0.05), 2)
+            bal = [((sa >= t)[ya].mean() + (sa < t)[~ya].mean()) / 2 for t in grid]
+            self.gate_threshold_ = float(grid[int(np.argmax(bal))])
 
     def _calibrate(self, X, Y, w, themed, groups, lr) -> dict:
         """Per theme, (a, b) of a Platt scaling p = 1 / (1 + exp(-(a * logit(s) + b)))
@@ -617,13 +622,20 @@ class HybridCoder:
         raw, cal = self._scores(X)
         theme_ids = self.codebook.theme_ids
         assigned = raw >= self.threshold
-        if getattr(self, "gate_model_", None) is not None:
+        gate = getattr(self, "gate_model_", None)
+        if gate is not None:
             # no theme passed, but the gate says this is not none: its best theme
             unthemed = ~assigned.any(axis=1)
-            gate_p = self.gate_model_.predict_proba(X)[:, list(self.gate_model_.classes_).index(True)]
+            gate_p = gate.predict_proba(X)[:, list(gate.classes_).index(True)]
             lift = unthemed & (gate_p < self.gate_threshold_)
             assigned[np.flatnonzero(lift), raw[lift].argmax(axis=1)] = True
         confidence = np.where(assigned, cal, 1.0 - cal).prod(axis=1)
+        if gate is not None and self.gate_calibrator_ is not None:
+            # a label set is right only if its none-or-not is right: no surer than the gate
+            a, b = self.gate_calibrator_
+            p_none = 1.0 / (1.0 + np.exp(-(a * _logit(gate_p) + b)))
+            coded_none = ~assigned.any(axis=1)
+            confidence = np.minimum(confidence, np.where(coded_none, p_none, 1.0 - p_none))
         sub_scores = subcode_scores(self.subcode_models_, E, cal, theme_ids)
         PP = self.polarity_model_.predict_proba(X)
         pol_classes = list(self.polarity_model_.classes_)

@@ -82,7 +82,15 @@ def test_confidence_is_the_probability_of_the_label_set(hybrid, codebook):
                          for themes in out["themes"]])
     assert (assigned | (raw < hybrid.threshold)).all()     # every theme that passes is assigned
     expected = np.where(assigned, cal, 1 - cal).prod(axis=1)
+    # ... capped at the calibrated gate's probability that the answer is (not) none
+    a, b = hybrid.gate_calibrator_
+    X, _ = hybrid._features(texts)
+    p_none = 1 / (1 + np.exp(-(a * np.log(1 / (1 / hybrid.gate_model_.predict_proba(X)[:, 1] - 1))
+                               + b)))
+    coded_none = ~assigned.any(axis=1)
+    expected = np.minimum(expected, np.where(coded_none, p_none, 1 - p_none))
     assert np.allclose(out["confidence"], expected)
+    assert a > 0                                   # the gate's calibration keeps its order
     assert np.allclose(out[[f"score_{t}" for t in codebook.theme_ids]], cal)
     assert set(hybrid.calibrators_) == set(codebook.theme_ids)
 
