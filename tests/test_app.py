@@ -338,3 +338,22 @@ def test_blind_coding_hides_the_machine_and_counts_apart(app, coded_store):
     app.toggle(key="agree_blind").set_value(True).run()
     table = app.dataframe[0].value
     assert table.loc[table.coder_b == "eve", "segments"].iloc[0] == 1
+
+
+def test_damage_met_after_the_sessions_first_check_is_one_short_message(coded_store,
+                                                                         monkeypatch):
+    """The store is read whole once per session (not after every decision); damage that
+    appears later is still one short message, not a traceback."""
+    from test_hostile import _damage
+
+    monkeypatch.setenv("QUAL_DB", str(coded_store.path))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception and any("left in this queue" in c.value for c in at.caption)
+    coded_store.close()
+    _damage(coded_store.path)
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        f"{coded_store.path}: the store is damaged (database disk image is malformed): "
+        "restore a backup"]
