@@ -5,6 +5,7 @@ speaker-label and stage-direction recognition, and the builder that renders bloc
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -223,9 +224,11 @@ def _norm(name: str) -> str:
     return " ".join(name.lower().split())
 
 
+@functools.lru_cache(maxsize=4096)
 def _label_shape(name: str) -> bool:
     """Speaker labels are short: at most 5 words and 40 characters, capitalised words or
-    initials (connectors like 'to the' allowed inside), starting with a capital letter."""
+    initials (connectors like 'to the' allowed inside), starting with a capital letter.
+    (Cached: a transcript asks this of the same few names thousands of times.)"""
     if not name or len(name) > 40:
         return False
     words = name.split()

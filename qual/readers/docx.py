@@ -21,6 +21,7 @@ from .base import (_Builder, _LabelPolicy, _SECTION_RE, _TS_RE, _clean_name, _cl
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _W_R, _W_HYPERLINK, _W_T, _W_BR = _W + "r", _W + "hyperlink", _W + "t", _W + "br"
 _W_RPR, _W_VAL = _W + "rPr", _W + "val"
+_W_P, _W_TBL = _W + "p", _W + "tbl"
 _W_RUN_TEXT = {_W + "tab": "\t", _W + "ptab": "\t", _W + "cr": "\n", _W + "noBreakHyphen": "-"}
 _W_RUN_PROPS = {_W + "b": "b", _W + "i": "i", _W + "rStyle": "style"}
 
@@ -238,11 +239,14 @@ def _parse_docx(data: bytes, path: Path, max_bytes: int) -> _Builder:
         document = docx.Document(io.BytesIO(data))
         items: list[_DocPara] = []
         reader = _DocxReader(document)
-        for block in document.iter_inner_content():
-            if isinstance(block, Table):
-                items.extend(_docx_table(block))
+        body = document.element.body
+        # the body's paragraphs and tables in order, as python-docx's iter_inner_content
+        # gives them, without a wrapper object per paragraph
+        for el in body.iterchildren(_W_P, _W_TBL):
+            if el.tag == _W_TBL:
+                items.extend(_docx_table(Table(el, document._body)))
             else:
-                items.append(_docx_paragraph(block._p, reader))
+                items.append(_docx_paragraph(el, reader))
     except ReadError:
         raise
     except ImportError as exc:  # pragma: no cover - dependency missing
@@ -289,7 +293,9 @@ def _parse_docx(data: bytes, path: Path, max_bytes: int) -> _Builder:
         if it.bold_label:
             b.close_turn()
             b.open_turn(it.bold_label)
-            first = [ln.strip() for ln in _clean_text(it.bold_rest, path).split("\n")]
+            rest = it.bold_rest if text is it.text or text == it.text else \
+                _clean_text(it.bold_rest, path)          # (cleaning changed nothing: reuse)
+            first = [ln.strip() for ln in rest.split("\n")]
             body = [ln for ln in first if ln]
             if body:
                 b.cur.paras.append(body)
