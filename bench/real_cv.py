@@ -1,7 +1,7 @@
 """Coding quality on real testimony first: cross-validation grouped by witness on the
 double-coded real Inquiry answers, then the held-out written sets.
 
-    python bench/real_cv.py [--coder hybrid|embedding] [--folds 5] [--params JSON]
+    python bench/real_cv.py [--coder hybrid|embedding] [--folds 5] [--params JSON] [--model DIR]
 
 Real answers: ``../shared/data/inquiry/dev_consensus.csv`` (287 answers, 79 sessions), split
 into folds by ``source`` (the session's file, i.e. the witness), so no witness is both
@@ -13,7 +13,8 @@ in the codebook or its reference sets), coded by the coder fitted on everything.
 Printed for each: the ``evaluate`` table (per-theme κ, exact match, none recall/precision,
 polarity), the expected calibration error of each theme's probability and the selective
 mode (coverage and exact match at confidence thresholds). Vectors are cached in
-``bench/out/vectors.sqlite``.
+``bench/out/vectors.sqlite``, under the model's key. ``--model DIR`` measures another local
+sentence-transformers folder (e.g. all-mpnet-base-v2, README "How good is the coding?").
 """
 
 from __future__ import annotations
@@ -72,13 +73,16 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--params", default="{}", help="coder parameters as JSON")
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--model", default=None, help="local sentence-transformers folder "
+                    "(default: all-MiniLM-L6-v2 from its package)")
     args = ap.parse_args(argv)
     params = json.loads(args.params)
     codebook = load_codebook()
     themes = codebook.theme_ids
     (REPO / "bench" / "out").mkdir(exist_ok=True)
-    enc = CachedEmbedder(Embedder(), VectorCache(REPO / "bench" / "out" / "vectors.sqlite"))
+    enc = CachedEmbedder(Embedder(args.model), VectorCache(REPO / "bench" / "out" / "vectors.sqlite"))
     real = read_labelled_csv(INQUIRY / "dev_consensus.csv", themes)
+    print(f"model {enc.key}")
     print(f"codebook {codebook.version} ({len(codebook.reference)} reference rows); coder "
           f"{args.coder} {make_coder(args.coder, codebook, enc, params).get_params()}\n")
     preds = [None] * len(real)
