@@ -266,10 +266,14 @@ def _append(ws, values) -> None:
     cell that a spreadsheet would read as a formula when edited (see :data:`FORMULA_START`)
     gets Excel's quote prefix (shown without the apostrophe; the text is unchanged)."""
     ws.append(values)
-    for cell in ws[ws.max_row]:
-        if isinstance(cell.value, str):
+    # the row just written (openpyxl's own counter, pinned version): ws.max_row would scan every
+    # cell of the sheet on each call, which made a 100-interview workbook take minutes
+    row = ws._current_row
+    for col, value in enumerate(values, start=1):
+        if isinstance(value, str):
+            cell = ws.cell(row=row, column=col)
             cell.data_type = "s"
-            if cell.value[:1] in FORMULA_START:
+            if value[:1] in FORMULA_START:
                 cell.quotePrefix = True
 
 
