@@ -100,6 +100,16 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
                 if folder not in metadata_by_folder:
                     metadata_by_folder[folder] = read_metadata(folder)
                 meta = metadata_by_folder[folder].get(path.name)
+                if not redact:
+                    # a file stored before with these bytes and this segmentation is not
+                    # parsed again (a redacted run reads it: its key lists every document)
+                    digest = _stored_unchanged(store, path, segment_params, max_bytes)
+                    if digest is not None and digest not in first_by_hash:
+                        first_by_hash[digest] = path
+                        existing = store.find_document(path.name, digest, redacted=False)
+                        store.set_current(existing)
+                        report.documents.append((path.name, existing, "unchanged"))
+                        continue
                 transcript = read_transcript(path, metadata=meta, max_bytes=max_bytes)
                 if transcript.sha256 in first_by_hash:
                     report.skipped.append((path, f"duplicate of {first_by_hash[transcript.sha256]}"
@@ -146,6 +156,25 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
             except QualError as e:
                 report.failures.append((str(path), str(e)))
     return report
+
+
+def _stored_unchanged(store, path: Path, segment_params, max_bytes: int) -> str | None:
+    """The sha256 of ``path``'s bytes when the store holds this file (name and bytes,
+    un-redacted) cut with ``segment_params``, else None (also when the file cannot be read:
+    reading it properly then gives the error)."""
+    from .hashing import sha256_bytes
+
+    try:
+        if path.stat().st_size > max_bytes:
+            return None
+        digest = sha256_bytes(path.read_bytes())
+    except OSError:
+        return None
+    existing = store.find_document(path.name, digest, redacted=False)
+    if existing is None or not _same_params(store.document(existing)["parameters"],
+                                            segment_params):
+        return None
+    return digest
 
 
 def _stopped_while_storing(e, report: IngestReport, files: list, path: Path):

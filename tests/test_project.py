@@ -234,3 +234,36 @@ def test_the_readmes_from_python_example_runs_as_written(tmp_path, monkeypatch):
     runpy.run_path(str(tmp_path / "example.py"))
     assert (tmp_path / "study.db").exists() and (tmp_path / "study.qdpx").exists()
     assert (tmp_path / "out" / "summary.md").exists()
+
+
+def test_an_unchanged_file_is_not_parsed_again_and_a_changed_one_is(study, tmp_path,
+                                                                    monkeypatch):
+    """Re-running over a study reads each stored file's bytes but parses only what changed
+    (the real reader, counted)."""
+    import qual.readers
+    from qual import Project
+
+    calls = []
+    real = qual.readers.read_transcript
+
+    def counted(path, *args, **kwargs):
+        calls.append(path.name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(qual.readers, "read_transcript", counted)
+    folder = tmp_path / "transcripts"
+    shutil.copytree(study["nb"].parent / "transcripts", folder)
+    path = tmp_path / "again.db"
+    for suffix in ("", "-wal", "-shm"):
+        src = study["nb"] / f"study.db{suffix}"
+        if src.exists():
+            shutil.copy(src, f"{path}{suffix}")
+    with Project(path, show_progress=False) as p:
+        report = p.ingest(folder)
+        assert report.counts()["unchanged"] == len(SESSIONS) and calls == []
+        rst = folder / SESSIONS[0].name
+        rst.write_text(rst.read_text(encoding="utf-8") + "\nMr Keith: Thank you.\n",
+                       encoding="utf-8")
+        report = p.ingest(folder)
+        assert calls == [SESSIONS[0].name]
+        assert sorted(s for *_, s in report.documents) == ["changed", "unchanged"]
