@@ -182,3 +182,16 @@ def test_the_coder_names_of_the_options_are_the_coders():
     from qual.coder import CODERS, DEFAULT_CODER
 
     assert sorted(qual.CODER_NAMES) == sorted(CODERS) and qual.DEFAULT_CODER == DEFAULT_CODER
+
+
+def test_every_public_door_of_the_project_has_a_docstring():
+    import inspect
+
+    import qual.project as P
+
+    missing = [name for name in P.__all__ if not inspect.getdoc(getattr(P, name))]
+    for name, member in inspect.getmembers(P.Project):
+        target = member.fget if isinstance(member, property) else member
+        if not name.startswith("_") and not inspect.getdoc(target):
+            missing.append(f"Project.{name}")
+    assert not missing, f"public, without a docstring: {missing}"
