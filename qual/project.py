@@ -335,7 +335,7 @@ def theme_counts(coded, theme_ids) -> dict:
 # -- topics --------------------------------------------------------------------------------
 def find_topics(store, codebook, embedder=None, *, min_topic_size=None, seed: int = 42,
                 guidance=None, log=print, document_ids=None, max_topics=None,
-                topic_model=None) -> dict:
+                topic_model=None, emergent_percentile: float | None = None) -> dict:
     """Fit topics on the store's current stakeholder segments and store them as a ``topics`` run.
 
     Embeddings come from the cache under the latest code run's model; what is missing is
@@ -344,7 +344,17 @@ def find_topics(store, codebook, embedder=None, *, min_topic_size=None, seed: in
     ``document_ids``: fit on those documents' segments only (``qual.scope``).
     ``topic_model``: an object with ``fit(texts, vectors) -> TopicResult`` and
     ``get_params()`` (default: ``qual.topics.TopicModel`` with the arguments above).
+    ``emergent_percentile``: the percentile of the codebook's held-out examples' similarity
+    to their own sub-code below which a segment counts as far from the codebook (default 5;
+    higher flags more topics as emergent).
     """
+    from .topics import EMERGENT_PERCENTILE
+
+    if emergent_percentile is None:
+        emergent_percentile = EMERGENT_PERCENTILE
+    elif not 0 < emergent_percentile < 100:
+        raise QualError(f"--emergent-percentile must be between 0 and 100, not "
+                        f"{emergent_percentile}")
     from .embed import CachedEmbedder, Embedder
     from .topics import DEFAULT_GUIDANCE, MIN_WORDS, TooFewSegments, TopicModel, usable_segments
 
@@ -380,7 +390,8 @@ def find_topics(store, codebook, embedder=None, *, min_topic_size=None, seed: in
         docs = docs[docs["id"].isin(document_ids)]
     model = topic_model or TopicModel(codebook, encoder, min_topic_size=min_topic_size,
                                       seed=seed, guidance=guidance or DEFAULT_GUIDANCE,
-                                      max_topics=max_topics)
+                                      max_topics=max_topics,
+                                      emergent_percentile=emergent_percentile)
     result = model.fit(segs["text"].tolist(), vectors)
     run_id = store.start_run(
         "topics", codebook_version=codebook.version, codebook_path=codebook.path,
@@ -1080,14 +1091,14 @@ class Project:
         return None
 
     def topics(self, *, seed: int = 42, min_topic_size: int | None = None,
-               max_topics: int | None = None, documents=None, folder=None, output=None,
-               log=None) -> dict:
+               max_topics: int | None = None, emergent_percentile: float | None = None,
+               documents=None, folder=None, output=None, log=None) -> dict:
         """Fit emergent topics (BERTopic) on the stakeholder segments and store them as a run:
         ``python -m qual topics``. Returns ``run_id``, ``result`` (``result.topics`` is the
         DataFrame of topics), ``segments``, ``dropped`` and ``notes`` (what the command line
         prints on the way, e.g. short segments left out; ``log`` is called with each too).
         ``output``: also write the topics as CSV there. The same store and seed give the
-        same topics."""
+        same topics. ``emergent_percentile``: see ``--emergent-percentile``."""
         notes: list[str] = []
 
         def note(message: str) -> None:
@@ -1098,7 +1109,8 @@ class Project:
         summary = find_topics(self.store, self.codebook, self._topic_embedder(),
                               min_topic_size=min_topic_size, seed=seed,
                               document_ids=self._scope(documents, folder),
-                              max_topics=max_topics, topic_model=self.topic_model, log=note)
+                              max_topics=max_topics, topic_model=self.topic_model, log=note,
+                              emergent_percentile=emergent_percentile)
         summary["notes"] = notes
         if output is not None:
             from .export import write_topics_csv

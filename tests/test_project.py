@@ -264,6 +264,30 @@ def test_an_unchanged_file_is_not_parsed_again_and_a_changed_one_is(study, tmp_p
         rst = folder / SESSIONS[0].name
         rst.write_text(rst.read_text(encoding="utf-8") + "\nMr Keith: Thank you.\n",
                        encoding="utf-8")
-        report = p.ingest(folder)
+        from qual.errors import QualWarning
+
+        with pytest.warns(QualWarning, match="already holds documents from"):
+            report = p.ingest(folder)             # the new version comes from another folder
         assert calls == [SESSIONS[0].name]
         assert sorted(s for *_, s in report.documents) == ["changed", "unchanged"]
+
+
+def test_the_emergent_percentile_is_a_choice_recorded_with_the_run(study, tmp_path, capsys):
+    """A higher percentile raises the bar a segment must clear to count as known to the
+    codebook; the run records what was asked and the threshold it gave."""
+    from qual.cli import main
+    from qual.errors import QualError
+
+    p = study["project"]
+    default = p.store.run(study["topics"]["run_id"])["parameters"]
+    wider = p.topics(seed=42, emergent_percentile=25)
+    params = p.store.run(wider["run_id"])["parameters"]
+    assert (default["emergent_percentile"], params["emergent_percentile"]) == (5.0, 25)
+    assert params["emergent_threshold"] > default["emergent_threshold"]
+    assert wider["result"].topics["emergent"].sum() >= study["topics"]["result"].topics[
+        "emergent"].sum()
+    with pytest.raises(QualError, match="between 0 and 100, not 0"):
+        p.topics(emergent_percentile=0)
+    assert main(["topics", "--emergent-percentile", "100", "--db",
+                 str(study["cli"] / "study.db")]) == 2
+    assert "--emergent-percentile must be between 0 and 100, not 100" in capsys.readouterr().err

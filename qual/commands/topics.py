@@ -36,7 +36,8 @@ def run(args) -> int:
         try:
             summary = project.topics(min_topic_size=args.min_topic_size, seed=args.seed,
                                      documents=args.documents, folder=args.folder,
-                                     max_topics=args.topics, log=print)
+                                     max_topics=args.topics, log=print,
+                                     emergent_percentile=args.emergent_percentile)
         except TooFewSegments as e:
             print(f"qual: {e.message}")
             return 1
@@ -74,6 +75,11 @@ def register(sub) -> None:
     p.add_argument("--topics", type=int, default=None, metavar="N",
                    help="show at most N topics, merging the nearest (default: one per 100 "
                         "segments, at least 20, at most 40)")
+    p.add_argument("--emergent-percentile", type=float, default=None, metavar="P",
+                   help="a segment is far from the codebook when it is less similar to every "
+                        "sub-code than P%% of the codebook's own held-out examples are to "
+                        "theirs; a topic is EMERGENT when most of its segments are (default 5; "
+                        "higher flags more topics)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42): the same "
                    "store and seed give the same topics")
     p.add_argument("--codebook", default=None,
