@@ -92,6 +92,7 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
     metadata_by_folder: dict[Path, dict] = {}
     names_by_folder: dict[Path, list] = {}
     first_by_hash: dict[str, Path] = {}            # file bytes' sha256 -> first file read
+    stored_names = set(store.documents(current_only=False)["name"])
     with progress(len(files), "reading", unit="file", enabled=show_progress) as bar:
         for path in files:
             bar.update(1)
@@ -100,9 +101,10 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
                 if folder not in metadata_by_folder:
                     metadata_by_folder[folder] = read_metadata(folder)
                 meta = metadata_by_folder[folder].get(path.name)
-                if not redact:
+                if not redact and path.name in stored_names:
                     # a file stored before with these bytes and this segmentation is not
-                    # parsed again (a redacted run reads it: its key lists every document)
+                    # parsed again (a redacted run reads it: its key lists every document);
+                    # a name the store has never held is new and is not hashed twice
                     digest = _stored_unchanged(store, path, segment_params, max_bytes)
                     if digest is not None and digest not in first_by_hash:
                         first_by_hash[digest] = path
@@ -1123,10 +1125,13 @@ class Project:
                   max_per_stakeholder: int = 2, documents=None, folder=None):
         """Write the theme summaries (summary.md, summary.html, themes.csv, matrices) into the
         folder ``output``: ``python -m qual summarise``. Returns ``(summary, files)``."""
-        return write_summaries(self.store, self.codebook, output, reviewed_only=reviewed_only,
-                               document_ids=self._scope(documents, folder),
-                               quotes_per_theme=quotes,
-                               max_per_stakeholder=max_per_stakeholder)
+        summary, files = write_summaries(self.store, self.codebook, output,
+                                         reviewed_only=reviewed_only,
+                                         document_ids=self._scope(documents, folder),
+                                         quotes_per_theme=quotes,
+                                         max_per_stakeholder=max_per_stakeholder)
+        self._warn_other_codebook(summary.run)
+        return summary, files
 
     def export(self, output, *, format: str | None = None, line_endings: str = "lf",
                name: str | None = None, documents=None, folder=None) -> Path:
@@ -1159,15 +1164,21 @@ class Project:
         if run_info is None:
             raise ExportError("no coding run in this store yet; run `python -m qual code "
                               "PATH...` first", path=self.store.path)
-        notes = []
-        if run_info.get("codebook_version") not in (None, cb.version):
-            notes.append(f"warning: the latest run was coded with codebook version "
-                         f"{run_info['codebook_version']}; the codebook given is version "
-                         f"{cb.version}")
+        self._warn_other_codebook(run_info)
         out, lines = export_project(self.store, cb, fmt, output, line_endings=line_endings,
                                     name=name or Path(output).stem,
                                     document_ids=self._scope(documents, folder))
-        return Path(out), notes + lines
+        return Path(out), lines
+
+    def _warn_other_codebook(self, run_info: dict | None) -> None:
+        """A QualWarning when the latest code run used another codebook than this project's
+        (the command line prints it as ``qual: warning: ...``)."""
+        used = (run_info or {}).get("codebook_version")
+        if used not in (None, self.codebook.version):
+            warnings.warn(QualWarning(
+                f"the latest run was coded with codebook version {used}; the codebook given "
+                f"is version {self.codebook.version} (run `code` again to recode with it)"),
+                stacklevel=3)
 
     @classmethod
     def from_qdpx(cls, path, db="qual.db", *, codebook=None, add_codes_under=None,

@@ -291,3 +291,30 @@ def test_the_emergent_percentile_is_a_choice_recorded_with_the_run(study, tmp_pa
     assert main(["topics", "--emergent-percentile", "100", "--db",
                  str(study["cli"] / "study.db")]) == 2
     assert "--emergent-percentile must be between 0 and 100, not 100" in capsys.readouterr().err
+
+
+def test_another_codebook_than_the_runs_is_one_warning_in_python_and_on_the_command_line(
+        study, tmp_path, capsys):
+    from conftest import REPO
+
+    from qual import Project
+    from qual.cli import main
+    from qual.errors import QualWarning
+
+    other = tmp_path / "codebook"
+    shutil.copytree(REPO / "codebook", other)
+    yaml = other / "osr.yaml"
+    yaml.write_text(yaml.read_text(encoding="utf-8").replace(
+        "name: OSR data sharing and linkage", "name: OSR data sharing and linkage, revised"),
+        encoding="utf-8")
+    with Project(study["nb"] / "study.db", codebook=other, create=False) as p:
+        with pytest.warns(QualWarning, match="coded with codebook version .* is version"):
+            p.export(tmp_path / "x.csv")
+        with pytest.warns(QualWarning, match="coded with codebook version"):
+            p.summarise(tmp_path / "out")
+    capsys.readouterr()
+    db = str(study["cli"] / "study.db")
+    assert main(["summarise", "--output", str(tmp_path / "cli"), "--codebook", str(other),
+                 "--db", db]) == 0
+    err = capsys.readouterr().err
+    assert err.count("qual: warning: the latest run was coded with codebook version") == 1

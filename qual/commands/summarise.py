@@ -22,10 +22,6 @@ def run(args) -> int:
                                            max_per_stakeholder=args.max_per_stakeholder,
                                            documents=args.documents, folder=args.folder)
     run_info = summary.run or {}
-    if run_info.get("codebook_version") and run_info["codebook_version"] != codebook.version:
-        print(f"warning: the run was coded with codebook version {run_info['codebook_version']}"
-              f"; the codebook given is version {codebook.version} (run `code` again to "
-              f"recode with it)")
     print(f"summarised {summary.coded_segments} coded segments from "
           f"{summary.total_documents} documents ({summary.total_stakeholders} stakeholders); "
           f"run {run_info.get('id')}, codebook {summary.codebook_version}, {summary.redaction}")
