@@ -74,6 +74,9 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
     ``redact_names`` and in a ``redact.txt`` beside the transcripts are redacted too); the
     replacements are returned in the report, never stored.
 
+    A ``metadata.csv`` (or, with ``redact``, a ``redact.txt``) that is a symbolic link
+    leading out of its folder raises a ReadError naming it before anything is read or stored.
+
     Duplicates: a file with the same bytes as an earlier file in this run (the same interview
     saved twice under different names) is read once: the later file is listed in
     ``report.skipped`` as a duplicate of the first and is not stored or coded.
@@ -83,12 +86,18 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
     from .embed import progress
     from .errors import StoreError
     from .hashing import sha256_text
-    from .readers import find_transcripts, read_metadata, read_transcript
+    from .readers import (METADATA_FILE, NAME_LIST_FILE, find_transcripts, read_metadata,
+                          read_transcript, side_file)
     from .segment import SegmentParams, make_nlp, segment
 
     segment_params = segment_params or SegmentParams()
     report = IngestReport()
     files, report.skipped = find_transcripts(paths)
+    # a side file linked from outside a folder stops the run before anything is stored
+    for folder in dict.fromkeys(f.parent for f in files):
+        side_file(folder, METADATA_FILE)
+        if redact:
+            side_file(folder, NAME_LIST_FILE)
     metadata_by_folder: dict[Path, dict] = {}
     names_by_folder: dict[Path, list] = {}
     first_by_hash: dict[str, Path] = {}            # file bytes' sha256 -> first file read
@@ -123,9 +132,8 @@ def ingest(paths, store, *, nlp=None, segment_params=None, max_bytes: int = 50_0
                     from .redact import read_name_list, redact as redact_transcript
 
                     if folder not in names_by_folder:
-                        listed = folder / "redact.txt"
-                        names_by_folder[folder] = (read_name_list(listed) if listed.exists()
-                                                   else [])
+                        listed = side_file(folder, NAME_LIST_FILE)
+                        names_by_folder[folder] = read_name_list(listed) if listed else []
                     transcript, reps = redact_transcript(
                         transcript, extra_names=[*redact_names, *names_by_folder[folder]],
                         nlp=ner)

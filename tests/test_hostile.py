@@ -381,6 +381,65 @@ def test_links_out_of_the_folder_are_not_followed_but_listed(tmp_path):
     assert b"SECRET-OUTSIDE" not in (tmp_path / "qual.db").read_bytes()
 
 
+def _side_file_folders(tmp_path) -> tuple[Path, Path]:
+    """``t/`` with one transcript, and ``elsewhere/`` with a metadata.csv and a redact.txt
+    that are not the folder's to read."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "metadata.csv").write_text("file,organisation\na.txt,SECRET-OUTSIDE-ORG\n",
+                                          encoding="utf-8")
+    (outside / "redact.txt").write_text("Sam\n", encoding="utf-8")
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "a.txt").write_text(TURNS, encoding="utf-8")
+    return folder, outside
+
+
+@pytest.mark.parametrize("name,options", [("metadata.csv", []), ("redact.txt", ["--redact"])])
+def test_a_side_file_linked_from_outside_the_folder_is_refused_and_nothing_stored(
+        tmp_path, name, options):
+    folder, outside = _side_file_folders(tmp_path)
+    (tmp_path / "first").mkdir()
+    (tmp_path / "first" / "b.txt").write_text(TURNS.replace("months", "weeks"), encoding="utf-8")
+    r, _ = run_qual("ingest", "first", *options, "--db", "qual.db", cwd=tmp_path, memory=None)
+    assert r.returncode == 0, r.stderr
+    (folder / name).symlink_to(outside / name)
+    r, _ = run_qual("ingest", "t", *options, "--db", "qual.db", cwd=tmp_path, memory=None)
+    assert r.returncode == 2
+    assert one_error_line(r) == (
+        f"qual: error: t/{name}: a symbolic link to {outside / name}, outside t; {name} is "
+        "read only from within the transcripts' folder, so it is refused (put a copy of the "
+        "file there instead)")
+    assert _stored_names(tmp_path / "qual.db") == ["b.txt"]      # nothing of t/ was stored
+    assert b"SECRET-OUTSIDE" not in (tmp_path / "qual.db").read_bytes()
+    # a new store is not even made
+    r, _ = run_qual("ingest", "t", *options, "--db", "new.db", cwd=tmp_path, memory=None)
+    assert r.returncode == 2 and not (tmp_path / "new.db").exists(), r.stderr
+
+
+def test_side_files_in_the_folder_or_linked_within_it_are_read(tmp_path):
+    from qual.store import Store
+
+    folder, _ = _side_file_folders(tmp_path)
+    (folder / "meta").mkdir()
+    (folder / "meta" / "cases.csv").write_text("file,organisation\na.txt,Inside Org\n",
+                                               encoding="utf-8")
+    (folder / "metadata.csv").symlink_to("meta/cases.csv")      # a link within the folder
+    (folder / "redact.txt").write_text("Kofi\n", encoding="utf-8")  # a plain file
+    (folder / "a.txt").write_text(TURNS + "\nSam: Kofi made a guide for it.\n", encoding="utf-8")
+    r, _ = run_qual("ingest", "t", "--redact", cwd=tmp_path, memory=None)
+    assert r.returncode == 0, r.stderr
+    store = Store(tmp_path / "qual.db")
+    try:
+        docs = store.documents()
+        assert list(docs["name"]) == ["a.txt"]
+        assert docs["metadata"][0]["organisation"] == "Inside Org"
+        text = store.document(int(docs["id"][0]))["text"]
+    finally:
+        store.close()
+    assert "Kofi" not in text and "made a guide" in text
+
+
 def test_control_characters_in_file_names_cannot_forge_output_lines(tmp_path):
     folder = tmp_path / "t"
     folder.mkdir()

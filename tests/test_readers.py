@@ -654,6 +654,24 @@ def test_read_metadata(tmp_path):
     assert read_metadata(DATA) == {}
 
 
+def test_read_metadata_refuses_a_link_out_of_the_folder(tmp_path):
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_text("file,organisation\na.txt,Outside\n", encoding="utf-8")
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "metadata.csv").symlink_to(outside)
+    with pytest.raises(ReadError) as info:
+        read_metadata(folder)
+    assert str(info.value).startswith(f"{folder / 'metadata.csv'}: a symbolic link to {outside}, "
+                                      f"outside {folder}; metadata.csv is read only from within")
+    # a dangling link out of the folder is refused too; a csv named explicitly is read
+    (folder / "metadata.csv").unlink()
+    (folder / "metadata.csv").symlink_to(tmp_path / "gone.csv")
+    with pytest.raises(ReadError, match="a symbolic link to .*gone.csv, outside"):
+        read_metadata(folder)
+    assert read_metadata(outside) == {"a.txt": {"organisation": "Outside"}}
+
+
 def test_read_metadata_errors(tmp_path):
     (tmp_path / "metadata.csv").write_text("name,sector\na.txt,health\n", encoding="utf-8")
     with pytest.raises(ReadError) as info:

@@ -37,12 +37,15 @@ Every bad input raises :class:`~qual.errors.ReadError` with one human message na
 """
 
 from .base import decode_text
-from .files import METADATA_FILE, SUPPORTED, find_transcripts, read_metadata, read_transcript
+from .files import (METADATA_FILE, NAME_LIST_FILE, SUPPORTED, find_transcripts, read_metadata,
+                    read_transcript, side_file)
 from .roles import assign_roles
 
 __all__ = [
     "SUPPORTED",
     "METADATA_FILE",
+    "NAME_LIST_FILE",
+    "side_file",
     "read_transcript",
     "find_transcripts",
     "read_metadata",

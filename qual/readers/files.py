@@ -22,7 +22,8 @@ from .roles import _names, assign_roles
 SUPPORTED = (".txt", ".md", ".rst", ".docx", ".vtt", ".srt")
 
 METADATA_FILE = "metadata.csv"
-_IGNORED_NAMES = {"metadata.csv", "redact.txt"}
+NAME_LIST_FILE = "redact.txt"
+_IGNORED_NAMES = {METADATA_FILE, NAME_LIST_FILE}
 _KNOWN_COLUMNS = ("stakeholder_id", "organisation", "sector", "role", "interview_date",
                   "interviewers", "stakeholders")
 _NAME_LIST_COLUMNS = ("interviewers", "stakeholders")
@@ -192,6 +193,27 @@ def find_transcripts(paths) -> tuple[list[Path], list[tuple[Path, str]]]:
     return files, skipped
 
 
+def side_file(folder, name: str) -> Path | None:
+    """``folder/name`` (``metadata.csv`` or ``redact.txt``) when it exists there, else None.
+
+    A side file is read for every transcript in its folder, so it follows the rule for
+    transcripts: a symbolic link whose target resolves outside the folder is not followed.
+    Here it is refused, with a :class:`ReadError` naming the file, rather than skipped: going
+    on without the folder's metadata or name list would store the transcripts without their
+    case attributes, or with names left un-redacted. A link to a file within the folder is
+    read as that file."""
+    p = Path(folder) / name
+    if not (p.is_symlink() or p.exists()):
+        return None
+    inside = Path(folder).resolve()
+    target = p.resolve()
+    if not target.is_relative_to(inside):
+        raise ReadError(f"a symbolic link to {target}, outside {folder}; {name} is read only from "
+                        "within the transcripts' folder, so it is refused (put a copy of the "
+                        "file there instead)", path=p)
+    return p if p.exists() else None
+
+
 def read_metadata(folder) -> dict[str, dict]:
     """Read the optional ``metadata.csv`` of a folder (or a path to the csv itself).
 
@@ -201,11 +223,18 @@ def read_metadata(folder) -> dict[str, dict]:
     are kept as extra case attributes; every value is a string, empty cells are dropped, and
     headers are normalised (trimmed, lower-case, spaces to underscores). Returns ``{}`` when
     the file is absent. A missing ``file`` column, a row without a file name or a duplicate file
-    name raises :class:`ReadError` naming metadata.csv and the line. Encodings: UTF-8 (with or
-    without BOM), falling back to Windows-1252.
+    name raises :class:`ReadError` naming metadata.csv and the line, and so does a folder's
+    metadata.csv that is a symbolic link leading outside the folder (:func:`side_file`; a csv
+    named explicitly is read where it is). Encodings: UTF-8 (with or without BOM), falling back
+    to Windows-1252.
     """
     p = Path(folder)
-    csv_path = p if p.suffix.lower() == ".csv" and not p.is_dir() else p / METADATA_FILE
+    if p.suffix.lower() == ".csv" and not p.is_dir():
+        csv_path = p
+    else:
+        csv_path = side_file(p, METADATA_FILE)
+        if csv_path is None:
+            return {}
     if not csv_path.is_file():
         return {}
     try:
