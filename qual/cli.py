@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .errors import QualError, printable
+from .errors import QualError, counted, printable
 
 DEFAULT_DB = "qual.db"
 
@@ -64,7 +64,8 @@ def _ingest_from_args(args, project):
     _report_ingest(report)
     if args.redact:
         n = sum(len(r) for r in report.replacements.values())
-        _print(f"redaction: {n} replacements in {len(report.replacements)} documents "
+        _print(f"redaction: {counted(n, 'replacement')} in "
+               f"{counted(len(report.replacements), 'document')} "
                "(pseudonymised before storing)")
         if report.key_path:
             _print(f"redaction key written to {report.key_path} (it re-identifies people: "
@@ -111,15 +112,16 @@ def cmd_code(args) -> int:
             _err("no transcript could be read; nothing to code")
             return 1
         result = project.code_documents(report, auto_accept_above=args.auto_accept_above)
-    _print(f"segments coded: {result.segments} stakeholder segments; texts embedded: "
-           f"{result.embedded} new, {result.reused} from the cache (segments and "
-           f"codebook examples); learned from {result.reviewer_examples} reviewer decisions")
+    _print(f"segments coded: {counted(result.segments, 'stakeholder segment')}; texts "
+           f"embedded: {result.embedded} new, {result.reused} from the cache (segments and "
+           f"codebook examples); learned from "
+           f"{counted(result.reviewer_examples, 'reviewer decision')}")
     _print("segments per theme: " + ", ".join(f"{t} {n}" for t, n in result.per_theme.items()))
     if args.auto_accept_above is not None:
         n = result.auto_accepted
-        _print(f"auto-accepted: {n} of {result.segments} segments coded with confidence >= "
-               f"{args.auto_accept_above} (no decision is stored; a reviewer can still change "
-               f"them); the review queue holds the other {result.segments - n}")
+        _print(f"auto-accepted: {n} of {counted(result.segments, 'segment')} coded with "
+               f"confidence >= {args.auto_accept_above} (no decision is stored; a reviewer can "
+               f"still change them); the review queue holds the other {result.segments - n}")
     _print(f"run {result.run_id}: codebook {codebook.version}, model {embedder.name} "
            f"({embedder.version})")
     _print(f"store: {Path(args.db).resolve()}")

@@ -23,6 +23,14 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(escape, str(text))
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and ``noun`` in agreement, for the lines qual prints: ``1 document``,
+    ``2 documents``, ``0 documents``; ``plural`` when adding an "s" is wrong (``entries``).
+    The noun may be several words, of which the last takes the plural (``stakeholder
+    segment``)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 class QualError(Exception):
     """Base class for errors reported to the user as one clear line."""
 

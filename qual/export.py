@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .cells import FORMULA_START, inert, inert_table, restore  # noqa: F401 (re-exported)
-from .errors import QualError
+from .errors import QualError, counted
 
 BASE_COLUMNS = ["segment_id", "document", "speaker", "role", "start", "end", "text", "themes",
                 "subcodes", "polarity", "confidence"]
@@ -210,7 +210,7 @@ def segment_counts(table: pd.DataFrame) -> tuple[int, int, int]:
 def segments_phrase(table: pd.DataFrame) -> str:
     """E.g. ``300 segments (240 coded with a theme, 60 none)``."""
     n, themed, none = segment_counts(table)
-    return f"{n} segments ({themed} coded with a theme, {none} none)"
+    return f"{counted(n, 'segment')} ({themed} coded with a theme, {none} none)"
 
 
 def about_rows(run: dict | None, codebook, documents: pd.DataFrame, table: pd.DataFrame

@@ -31,7 +31,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import QualError, QualWarning, printable
+from .errors import QualError, QualWarning, counted, printable
 
 __all__ = ["Project", "IngestReport", "CodeReport", "ingest", "code", "find_topics",
            "write_summaries", "export_project", "export_decisions", "import_decisions",
@@ -229,10 +229,10 @@ def refuse_unredacted_into_redacted(store) -> None:
     docs = store.documents(current_only=False)
     n = int(docs["redacted"].astype(bool).sum()) if len(docs) else 0
     if n:
-        raise QualError(f"{store.path}: {n} of {len(docs)} documents in this project are "
-                        "redacted; run again with --redact to pseudonymise these transcripts "
-                        "too, or with --no-redact to store them un-redacted on purpose; "
-                        "nothing was read")
+        raise QualError(f"{store.path}: {n} of {counted(len(docs), 'document')} in this "
+                        f"project {'is' if n == 1 else 'are'} redacted; run again with "
+                        "--redact to pseudonymise these transcripts too, or with --no-redact "
+                        "to store them un-redacted on purpose; nothing was read")
 
 
 # -- code ----------------------------------------------------------------------------------
@@ -302,8 +302,8 @@ def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
             raise StoreError(
                 f"{e.message.removesuffix('; nothing was written')}; the {len(docs)} "
                 f"document(s) of this run are stored, but coding stopped after {coded} of "
-                f"{len(segs)} segments: run {run_id} is incomplete and none of its codes are "
-                "used; fix that and run `code` again", path=e.path) from None
+                f"{counted(len(segs), 'segment')}: run {run_id} is incomplete and none of "
+                "its codes are used; fix that and run `code` again", path=e.path) from None
         raise
     return {"run_id": run_id, "segments": len(segs), "embedded": cached.computed,
             "auto_accepted": _count_sure(store, run_id, auto_accept_above),
@@ -373,7 +373,7 @@ def find_topics(store, codebook, embedder=None, *, min_topic_size=None, seed: in
         segs = segs[segs["document_id"].isin(document_ids)].reset_index(drop=True)
     segs, dropped = usable_segments(segs)
     if dropped:
-        log(f"left out {dropped} stakeholder segments of fewer than {MIN_WORDS} words "
+        log(f"left out {counted(dropped, 'stakeholder segment')} of fewer than {MIN_WORDS} words "
             "(\"Yes.\", \"That's right.\" carry no topic)")
     if segs.empty:
         raise TooFewSegments("no stakeholder segments in the store; run `python -m qual code "
@@ -743,9 +743,9 @@ def import_qdpx(path, db, *, codebook=None, add_codes_under: str | None = None,
         with Store(db, create=False) as existing:
             n = existing.document_count()
         if n and not into_existing:
-            raise StoreError(f"the store already holds {n} documents; import into a new store "
-                             "(--db new.db), or pass --into-existing to add this project to it; "
-                             "nothing was imported", path=str(db))
+            raise StoreError(f"the store already holds {counted(n, 'document')}; import into a "
+                             "new store (--db new.db), or pass --into-existing to add this "
+                             "project to it; nothing was imported", path=str(db))
     params = SegmentParams(max_sentences, max_words)
     project = read_project(path, max_bytes=max_bytes)
     plan = plan_import(project, book, segment_params=params, add_codes_under=add_codes_under,
@@ -799,13 +799,13 @@ def evaluate(codebook, embedder, gold, *, train=None, store=None, coder=None) ->
     if train:
         rows = read_labelled_csv(train, themes)
         parts.append(rows[["text", "themes", "polarity"]])
-        sources.append(f"{len(rows)} rows of {train}")
+        sources.append(f"{counted(len(rows), 'row')} of {train}")
     if store is not None:
         from .review import reviewer_examples
 
         decided = reviewer_examples(store)
         parts.append(decided)
-        sources.append(f"{len(decided)} reviewer decisions in {store.path}")
+        sources.append(f"{counted(len(decided), 'reviewer decision')} in {store.path}")
     encoder = CachedEmbedder(embedder, store, machine=machine_cache())
     examples = pd.concat(parts, ignore_index=True) if parts else None
     dropped = 0
@@ -1164,7 +1164,8 @@ class Project:
 
             out = write_qdc(cb, output)
             return Path(out), [f"wrote the codebook '{cb.name}' (version {cb.version}, "
-                               f"{len(cb.themes)} themes, {len(cb.subcode_ids)} sub-codes) to "
+                               f"{counted(len(cb.themes), 'theme')}, "
+                               f"{counted(len(cb.subcode_ids), 'sub-code')}) to "
                                f"{Path(out).resolve()}"]
         from .export import ExportError
 

@@ -34,6 +34,7 @@ import pandas as pd
 
 from . import __version__
 from .coder import NONE, split_labels
+from .errors import counted
 
 SPLIT_KEYS = ("sector", "stakeholder_group")
 _PLURAL = {"barrier": "Barriers", "opportunity": "Opportunities", "neutral": "Neutral"}
@@ -284,7 +285,7 @@ def _topics_for(topics: pd.DataFrame | None, theme_id: str) -> list[dict]:
 def _topic_text(x: dict) -> str:
     bits = []
     if x.get("size") is not None:
-        bits.append(f"{x['size']} segments")
+        bits.append(counted(x["size"], "segment"))
     if x.get("subcode"):
         bits.append(f"nearest {x['subcode']}")
     if x.get("emergent"):
@@ -357,8 +358,10 @@ def _provenance_lines(s: Summary) -> list[str]:
     scope = "reviewed segments only" if s.reviewed_only else "all coded segments"
     return [f"- Coding: {r}; codebook version `{s.codebook_version}`; qual {__version__}",
             f"- Text: {s.redaction}",
-            f"- Scope: {scope}; {s.coded_segments} coded of {s.total_segments} stakeholder "
-            f"segments; {s.total_stakeholders} stakeholders in {s.total_documents} documents",
+            f"- Scope: {scope}; {s.coded_segments} coded of "
+            f"{counted(s.total_segments, 'stakeholder segment')}; "
+            f"{counted(s.total_stakeholders, 'stakeholder')} in "
+            f"{counted(s.total_documents, 'document')}",
             f"- Reviewed by a person: {_pct(s.reviewed_share)} of coded segments "
             f"(the rest are machine-only)"]
 
@@ -382,9 +385,10 @@ def to_markdown(s: Summary) -> str:
                    f"{t.polarity['opportunity']} | {t.polarity['neutral']} | {t.reviewed} |")
     for t in s.themes:
         out += ["", f"## {m(t.name)} (`{t.id}`)", "",      # ids are checked by the codebook
-                f"Raised in {t.segments} segments by {t.stakeholders} of "
-                f"{s.total_stakeholders} stakeholders ({_pct(t.share)}) in {t.documents} "
-                f"documents; {t.reviewed} reviewed by a person, {t.machine_only} machine-only.",
+                f"Raised in {counted(t.segments, 'segment')} by {t.stakeholders} of "
+                f"{counted(s.total_stakeholders, 'stakeholder')} ({_pct(t.share)}) in "
+                f"{counted(t.documents, 'document')}; {t.reviewed} reviewed by a person, "
+                f"{t.machine_only} machine-only.",
                 ""]
         for key, table in t.splits.items():
             parts = [f"{m(r[key])} {r['stakeholders']}/{r['of']}"
@@ -508,10 +512,10 @@ def to_html(s: Summary) -> str:
              "<h2>Share of stakeholders raising each theme</h2>", _share_svg(s)]
     for t in s.themes:
         parts.append(f'<h2 style="--c:{e(t.color)}">{e(t.name)}</h2>')
-        parts.append(f"<p>Raised in {t.segments} segments by {t.stakeholders} of "
-                     f"{s.total_stakeholders} stakeholders ({_pct(t.share)}) in {t.documents} "
-                     f"documents; {t.reviewed} reviewed by a person, {t.machine_only} "
-                     f"machine-only.</p><ul>")
+        parts.append(f"<p>Raised in {counted(t.segments, 'segment')} by {t.stakeholders} of "
+                     f"{counted(s.total_stakeholders, 'stakeholder')} ({_pct(t.share)}) in "
+                     f"{counted(t.documents, 'document')}; {t.reviewed} reviewed by a person, "
+                     f"{t.machine_only} machine-only.</p><ul>")
         for key, table in t.splits.items():
             parts.append(f"<li>By {e(key.replace('_', ' '))}: " + "; ".join(
                 f"{e(str(r[key]))} {r['stakeholders']}/{r['of']}"

@@ -71,7 +71,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from .errors import QualError
+from .errors import QualError, counted
 
 #: Fewer usable segments than this: no topic model (a clear message instead).
 MIN_SEGMENTS = 12
@@ -142,8 +142,9 @@ class TopicParams:
         cap = int(max_topics or default_max_topics(n))
         if n < MIN_SEGMENTS:
             raise TooFewSegments(
-                f"only {n} stakeholder segments of {MIN_WORDS}+ words; at least {MIN_SEGMENTS} are "
-                "needed to find topics (ingest or code more transcripts first)")
+                f"only {counted(n, 'stakeholder segment')} of {MIN_WORDS}+ words; at least "
+                f"{MIN_SEGMENTS} are needed to find topics (ingest or code more transcripts "
+                "first)")
         min_df = 1 if n < 100 else 2
         if n < SMALL_CORPUS:
             k = min_topic_size and max(2, n // min_topic_size)

@@ -213,3 +213,47 @@ def test_a_run_that_reads_nothing_leaves_no_store_and_export_needs_a_run(tmp_pat
     r = _run("summarise", "--db", str(db), "--output", str(tmp_path / "s"), cwd=tmp_path)
     assert r.returncode == 2 and "no coding run in this store yet" in r.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_counted_agrees_with_its_number():
+    from qual.errors import counted
+
+    assert counted(1, "document") == "1 document"
+    assert [counted(n, "stakeholder segment") for n in (0, 2)] == ["0 stakeholder segments",
+                                                                   "2 stakeholder segments"]
+    assert counted(1, "opportunity", "opportunities") == "1 opportunity"
+    assert counted(3, "opportunity", "opportunities") == "3 opportunities"
+
+
+def test_a_project_of_one_document_is_counted_in_the_singular(tmp_path, capsys):
+    """One transcript with one stakeholder answer and one e-mail address, through the real
+    CLI: every count of one is singular ("1 document", not "1 documents")."""
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "one.txt").write_text(
+        "Interviewer: What slows data sharing down?\n\nRespondent: The legal review takes "
+        "months, write to ann.other@example.org about it.\n", encoding="utf-8")
+    db = str(tmp_path / "q.db")
+    assert main(["code", str(folder), "--db", db, "--redact", "--auto-accept-above", "0.01"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "redaction: 1 replacement in 1 document (pseudonymised before storing)" in out
+    assert any(line.startswith("segments coded: 1 stakeholder segment; texts embedded: ")
+               and line.endswith("; learned from 0 reviewer decisions") for line in out), out
+    assert any(line.startswith("auto-accepted: 1 of 1 segment coded with confidence >= 0.01")
+               for line in out), out
+
+    csv = tmp_path / "coded.csv"
+    assert main(["export", "--format", "csv", "--output", str(csv), "--db", db]) == 0
+    assert f"wrote 1 segment (1 coded with a theme, 0 none) to {csv}" in capsys.readouterr().out
+
+    assert main(["decisions", "export", "--output", str(tmp_path / "d.csv"), "--db", db]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote 1 segment to {tmp_path / 'd.csv'}; ")
+
+    assert main(["summarise", "--output", str(tmp_path / "s"), "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("summarised 1 coded segment from 1 document (1 stakeholder); run 1")
+    assert ": 1 segment, 1/1 stakeholder, 1 barrier, " in out or \
+        ": 1 segment, 1/1 stakeholder, 0 barriers, " in out, out
+    md = (tmp_path / "s" / "summary.md").read_text(encoding="utf-8")
+    assert "1 coded of 1 stakeholder segment; 1 stakeholder in 1 document" in md
+    assert "Raised in 1 segment by 1 of 1 stakeholder (100%) in 1 document;" in md

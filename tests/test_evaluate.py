@@ -108,7 +108,7 @@ def test_cli_end_to_end(tmp_path, capsys, embedder):
                "--predictions", str(pred_path), "--json", str(json_path)])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "macro-F1" in out and "kappa" in out and "1 rows also in the gold file left out" in out
+    assert "macro-F1" in out and "kappa" in out and "1 row also in the gold file left out" in out
     pred = pd.read_csv(pred_path)
     assert pred["id"].tolist() == ["g1", "g2", "g3", "g4", "g5"]
     assert {"themes", "polarity", "gold_themes", "score_public", "score_none"} <= set(pred.columns)

@@ -380,7 +380,7 @@ def test_summarise_restricts_to_documents_or_a_folder(two_studies, tmp_path, cap
     first = store.documents()["name"].iloc[0]
     assert main(["summarise", "--db", str(store.path), "--output", str(out),
                  "--documents", first]) == 0
-    assert "in 1 documents" in (out / "summary.md").read_text(encoding="utf-8")
+    assert "in 1 document\n" in (out / "summary.md").read_text(encoding="utf-8")
     assert len(pd.read_csv(out / "case_code_counts.csv", index_col=0)) == 1
     out = tmp_path / "samples"
     assert main(["summarise", "--db", str(store.path), "--output", str(out),

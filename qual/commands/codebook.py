@@ -6,6 +6,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from ..errors import counted
+
 ORDER = 15
 
 
@@ -26,8 +28,8 @@ def run_import(args) -> int:
         raise CodebookError("the output folder does not exist (create it, or name a .yaml "
                             "file)", path=out)
     written = save_codebook(codebook, out)
-    print(f"imported '{codebook.name}': {len(codebook.themes)} themes, "
-          f"{len(codebook.subcode_ids)} sub-codes, version {codebook.version}")
+    print(f"imported '{codebook.name}': {counted(len(codebook.themes), 'theme')}, "
+          f"{counted(len(codebook.subcode_ids), 'sub-code')}, version {codebook.version}")
     print(f"wrote {written.resolve()}")
     return 0
 

@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+from ..errors import counted
+
 ORDER = 70
 
 
@@ -43,15 +45,16 @@ def run(args) -> int:
     coder, result, table, examples = out["coder"], out["result"], out["table"], out["examples"]
     learned = ", ".join(out["sources"]) if out["sources"] else "the codebook only"
     print(f"coder: {type(coder).__name__} on {embedder.name}, codebook {codebook.version}; "
-          f"learned from {learned}" + (f" ({out['dropped']} rows also in the gold file left "
-                                       "out)" if out["dropped"] else ""))
+          f"learned from {learned}" + (f" ({counted(out['dropped'], 'row')} also in the gold "
+                                       "file left out)" if out["dropped"] else ""))
     print(format_report(result, title=f"agreement with {args.gold}:"))
     if args.predictions:
         from ..export import atomic_path, inert_table
 
         with atomic_path(args.predictions, ".csv") as tmp:      # a missing folder is made
             inert_table(table).to_csv(tmp, index=False)         # no live formulas
-        print(f"wrote predictions for {len(table)} rows to {Path(args.predictions).resolve()}")
+        print(f"wrote predictions for {counted(len(table), 'row')} to "
+              f"{Path(args.predictions).resolve()}")
     if args.json:
         payload = _clean({"gold": str(args.gold), "train": args.train, "db": args.db,
                           "model": embedder.key, "codebook_version": codebook.version,

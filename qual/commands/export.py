@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import counted
+
 ORDER = 60
 
 
@@ -23,7 +25,8 @@ def run(args) -> int:
 
         out = write_qdc(codebook, args.output)
         print(f"wrote the codebook '{codebook.name}' (version {codebook.version}, "
-              f"{len(codebook.themes)} themes, {len(codebook.subcode_ids)} sub-codes) to "
+              f"{counted(len(codebook.themes), 'theme')}, "
+              f"{counted(len(codebook.subcode_ids), 'sub-code')}) to "
               f"{Path(out).resolve()}")
         return 0
     with Project(args.db, create=False, codebook=codebook) as project:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import counted
+
 ORDER = 58
 
 
@@ -52,8 +54,10 @@ def run(args) -> int:
              "(an interviewer's turn, or text without words)")
     decisions = result["decisions"]
     who = ", ".join(f"{r} {n}" for r, n in decisions.items()) or "none"
-    _say(f"imported {where}: {result['documents']} documents, {result['segments']} segments, "
-         f"{len(plan.mapped)} codes mapped to the codebook, {len(plan.unknown)} unknown; "
+    _say(f"imported {where}: {counted(result['documents'], 'document')}, "
+         f"{counted(result['segments'], 'segment')}, "
+         f"{counted(len(plan.mapped), 'code')} mapped to the codebook, "
+         f"{len(plan.unknown)} unknown; "
          f"decisions: {sum(decisions.values())} ({who})")
     _say(f"store: {Path(args.db).resolve()}")
     return 0

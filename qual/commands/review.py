@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..errors import counted
+
 ORDER = 40
 
 APP = Path(__file__).resolve().parent.parent.parent / "app.py"
@@ -121,14 +123,15 @@ def run_decisions(args) -> int:
         with Store(args.db, create=False) as store:
             log = audit_log(store)
         out = write_csv(log, args.output)             # every cell inert, written atomically
-        print(f"wrote {len(log)} decisions (the whole log: accepts, rejects, recodes, undos, "
-              f"splits, merges, restores) to {Path(out).resolve()}")
+        print(f"wrote {counted(len(log), 'decision')} (the whole log: accepts, rejects, "
+              f"recodes, undos, splits, merges, restores) to {Path(out).resolve()}")
         return 0
     if args.action == "export":
         with Store(args.db) as store:
             n = export_decisions(store, args.output)
-        print(f"wrote {n} segments to {Path(args.output).resolve()}; edit themes, polarity and "
-              f"memo, then: python -m qual decisions import {args.output} --reviewer NAME")
+        print(f"wrote {counted(n, 'segment')} to {Path(args.output).resolve()}; edit themes, "
+              f"polarity and memo, then: python -m qual decisions import {args.output} "
+              "--reviewer NAME")
         return 0
     if not (args.reviewer or "").strip():
         print("qual: error: --reviewer NAME is required", file=sys.stderr)
@@ -139,8 +142,9 @@ def run_decisions(args) -> int:
                                                      codebook, accept_unchanged=args.accept_unchanged)
     for line, column, message in errors:
         print(f"{args.file}: line {line}, column {column}: {message}", file=sys.stderr)
-    print(f"recorded {recorded} decisions by {args.reviewer.strip()}; {skipped} unchanged rows "
-          f"skipped; {len(errors)} bad rows not imported")
+    print(f"recorded {counted(recorded, 'decision')} by {args.reviewer.strip()}; "
+          f"{counted(skipped, 'unchanged row')} skipped; {counted(len(errors), 'bad row')} "
+          "not imported")
     return 1 if errors else 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import counted
+
 ORDER = 55
 
 
@@ -22,13 +24,16 @@ def run(args) -> int:
                                            max_per_stakeholder=args.max_per_stakeholder,
                                            documents=args.documents, folder=args.folder)
     run_info = summary.run or {}
-    print(f"summarised {summary.coded_segments} coded segments from "
-          f"{summary.total_documents} documents ({summary.total_stakeholders} stakeholders); "
+    print(f"summarised {counted(summary.coded_segments, 'coded segment')} from "
+          f"{counted(summary.total_documents, 'document')} "
+          f"({counted(summary.total_stakeholders, 'stakeholder')}); "
           f"run {run_info.get('id')}, codebook {summary.codebook_version}, {summary.redaction}")
     for t in summary.themes:
-        print(f"  {t.name}: {t.segments} segments, {t.stakeholders}/{summary.total_stakeholders}"
-              f" stakeholders, {t.polarity['barrier']} barriers, "
-              f"{t.polarity['opportunity']} opportunities, {len(t.quotes)} quotes")
+        print(f"  {t.name}: {counted(t.segments, 'segment')}, {t.stakeholders}/"
+              f"{counted(summary.total_stakeholders, 'stakeholder')}, "
+              f"{counted(t.polarity['barrier'], 'barrier')}, "
+              f"{counted(t.polarity['opportunity'], 'opportunity', 'opportunities')}, "
+              f"{counted(len(t.quotes), 'quote')}")
     print("wrote " + ", ".join(str(p.resolve()) for p in files.values()))
     return 0
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..errors import counted
+
 ORDER = 30
 
 
@@ -46,12 +48,13 @@ def run(args) -> int:
     n = int((result.topics["topic"] >= 0).sum())
     emergent = int(result.topics["emergent"].sum())
     outliers = bool((result.topics["topic"] == -1).any())
-    print(f"{n} topics ({emergent} emergent) in {summary['segments']} stakeholder segments; "
+    print(f"{counted(n, 'topic')} ({emergent} emergent) in "
+          f"{counted(summary['segments'], 'stakeholder segment')}; "
           f"{result.params.method}, seed {args.seed}; " + "; ".join(result.notes))
     if args.output:
         out = write_topics_csv(result.topics, args.output)
-        print(f"wrote {n} topics" + (" and the outliers row (topic -1)" if outliers else "")
-              + f" to {out.resolve()}")
+        print(f"wrote {counted(n, 'topic')}"
+              + (" and the outliers row (topic -1)" if outliers else "") + f" to {out.resolve()}")
     print(f"run {summary['run_id']} stored in {Path(args.db).resolve()} "
           f"(fit {result.fit_seconds:.1f} s, took {time.perf_counter() - t0:.1f} s)")
     return 0
