@@ -813,9 +813,33 @@ def parse_xml(data: bytes, path: str | None = None):
     return root
 
 
+def read_zip_entry(z: zipfile.ZipFile, name: str, limit: int, path, *, missing: str,
+                   what: str | None = None, limit_name: str = "qual's limit",
+                   error: type[QualError] = CodebookError) -> bytes:
+    """The bytes of the entry ``name`` of the open zip ``z``, at most ``limit``: checked against
+    the size the zip declares and again while unpacking, since a declared size can lie (a zip
+    bomb). Each fault is an ``error`` naming ``path``: ``missing`` when there is no such entry,
+    else "WHAT unpacks to N bytes, over LIMIT_NAME of LIMIT bytes", where ``what`` (``name``
+    unless given) and ``limit_name`` are the caller's words. Damage found while unpacking
+    (BadZipFile, zlib.error, ...) is left to the caller, which says what it was reading."""
+    what = what or name
+    over = f"over {limit_name} of {limit:,} bytes"
+    try:
+        info = z.getinfo(name)
+    except KeyError:
+        raise error(missing, path=path) from None
+    if info.file_size > limit:
+        raise error(f"{what} unpacks to {info.file_size:,} bytes, {over}", path=path)
+    with z.open(info) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise error(f"{what} unpacks to more than its declared size and {over}", path=path)
+    return data
+
+
 def _read_capped(p: Path) -> bytes:
     """The XML of a .qdc, or the project.qde of a .qdpx (a zip): at most MAX_XML_BYTES, checked
-    against the sizes the zip declares and again while unpacking (a declared size can lie)."""
+    against the sizes the zip declares and again while unpacking (:func:`read_zip_entry`)."""
     limit = f"over qual's limit of {MAX_XML_BYTES:,} bytes"
     try:
         if not zipfile.is_zipfile(p):
@@ -828,20 +852,9 @@ def _read_capped(p: Path) -> bytes:
                                     "or truncated (no zip directory at its end)", path=p)
             return data
         with zipfile.ZipFile(p) as z:
-            try:
-                info = z.getinfo("project.qde")
-            except KeyError:
-                raise CodebookError("this zip has no project.qde, so it is not a REFI-QDA "
-                                    "project (.qdpx)", path=p) from None
-            if info.file_size > MAX_XML_BYTES:
-                raise CodebookError(f"its project.qde unpacks to {info.file_size:,} bytes, "
-                                    f"{limit}", path=p)
-            with z.open(info) as f:
-                data = f.read(MAX_XML_BYTES + 1)
-            if len(data) > MAX_XML_BYTES:
-                raise CodebookError(f"its project.qde unpacks to more than its declared size "
-                                    f"and {limit}", path=p)
-            return data
+            return read_zip_entry(z, "project.qde", MAX_XML_BYTES, p, what="its project.qde",
+                                  missing="this zip has no project.qde, so it is not a "
+                                          "REFI-QDA project (.qdpx)")
     except OSError as e:
         raise CodebookError(f"cannot read: {e.strerror or e}", path=p) from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, RuntimeError,

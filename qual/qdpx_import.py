@@ -8,7 +8,8 @@ whole file and ``plan_import`` reads, segments and maps everything in memory; on
 
 * The XML is parsed with ``qual.qdpx.parse_xml`` (no DTD, no entities, no network) from
   ``qual.qdpx._read_capped`` (project.qde at most ``MAX_XML_BYTES``, checked against the zip's
-  declared sizes and again while unpacking); each source's text is capped the same way.
+  declared sizes and again while unpacking); each source's text is read by the same
+  ``qual.qdpx.read_zip_entry``, capped at ``max_bytes``.
   Only sources inside the zip (``internal://``) or inline (``PlainTextContent``) are read:
   a path to a file elsewhere on this machine is never followed.
 * Each text source goes through qual's own reader (as a plain-text transcript), so ``Name:
@@ -42,7 +43,7 @@ from lxml import etree
 
 from .errors import QualError
 from .qdpx import (MAX_XML_BYTES, NONE_CODE, POLARITY_CODE, PROJECT_NS, QdaError, _read_capped,
-                   _slug, guid, parse_description, parse_xml)
+                   _slug, guid, parse_description, parse_xml, read_zip_entry)
 
 MACHINE_USER = "qual (machine coding)"
 NO_SPEAKER_ROLE = "stakeholder"
@@ -103,23 +104,6 @@ def _int(value, what: str, path: str) -> int:
     if n < 0:
         raise QdaError(f"{what} is negative: {n}", path=path)
     return n
-
-
-def _read_entry(z: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes:
-    try:
-        info = z.getinfo(name)
-    except KeyError:
-        raise QdaError(f"the source file {name} named in project.qde is not in the zip",
-                       path=path) from None
-    if info.file_size > limit:
-        raise QdaError(f"{name} unpacks to {info.file_size:,} bytes, over the limit of "
-                       f"{limit:,} bytes", path=path)
-    with z.open(info) as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise QdaError(f"{name} unpacks to more than its declared size and over the limit of "
-                       f"{limit:,} bytes", path=path)
-    return data
 
 
 def _value_of(vv, ns: str) -> str | None:
@@ -224,8 +208,10 @@ def read_project(path, *, max_bytes: int = 50_000_000) -> Project:
                 data = text.encode("utf-8")
             elif ref.startswith("internal://"):
                 entry = "sources/" + ref[len("internal://"):]
+                missing = f"the source file {entry} named in project.qde is not in the zip"
                 try:
-                    data = _read_entry(z, entry, max_bytes, where)
+                    data = read_zip_entry(z, entry, max_bytes, where, missing=missing,
+                                          limit_name="the limit", error=QdaError)
                 except (zipfile.BadZipFile, EOFError, ValueError, RuntimeError,
                         NotImplementedError, zlib.error, OSError) as e:
                     raise QdaError(f"cannot unpack {entry}: {type(e).__name__}: {e}",

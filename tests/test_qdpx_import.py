@@ -265,6 +265,41 @@ def test_oversized_source_and_missing_file_are_refused(tmp_path, capsys):
     assert not db.exists()
 
 
+def test_project_qde_and_source_texts_are_capped_by_one_reader_in_their_own_words(
+        tmp_path, capsys):
+    """project.qde (``codebook import``) and each source text (``import``) are unpacked by the
+    one capped reader, qual.qdpx.read_zip_entry; each door names the entry and its limit."""
+    from qual.errors import CodebookError
+    from qual.qdpx import QdaError, read_qdc, read_zip_entry
+
+    qdpx = _foreign_qdpx(tmp_path / "big.qdpx")
+    with zipfile.ZipFile(qdpx) as z:
+        source = z.getinfo("sources/one.txt").file_size
+        qde = z.getinfo("project.qde").file_size
+    db = tmp_path / "qual.db"
+    assert main(["import", str(qdpx), "--db", str(db), "--max-bytes", "50"]) == 2
+    assert _one_error(capsys, "big.qdpx") == (
+        f"qual: error: {qdpx}: sources/one.txt unpacks to {source:,} bytes, over the limit "
+        "of 50 bytes")
+    assert not db.exists()
+    with zipfile.ZipFile(qdpx) as z:
+        with pytest.raises(CodebookError) as info:
+            read_zip_entry(z, "project.qde", 100, qdpx, what="its project.qde", missing="-")
+        assert str(info.value) == (f"{qdpx}: its project.qde unpacks to {qde:,} bytes, over "
+                                   "qual's limit of 100 bytes")
+        with pytest.raises(QdaError, match=r"^x\.qdpx: no such entry$"):
+            read_zip_entry(z, "nothing", 100, "x.qdpx", missing="no such entry", error=QdaError)
+        assert read_zip_entry(z, "sources/one.txt", source, qdpx, missing="-").startswith(
+            b"Interviewer: How do people see data sharing?")
+    bare = tmp_path / "bare.qdpx"
+    with zipfile.ZipFile(bare, "w") as z:
+        z.writestr("other.txt", "hello")
+    with pytest.raises(CodebookError) as info:
+        read_qdc(bare)
+    assert str(info.value) == (f"{bare}: this zip has no project.qde, so it is not a REFI-QDA "
+                               "project (.qdpx)")
+
+
 def test_options_are_checked_before_anything_is_written(tmp_path, capsys):
     qdpx = _foreign_qdpx(tmp_path / "field.qdpx")
     db = tmp_path / "qual.db"
