@@ -1,6 +1,7 @@
 """Raw encoder rate vs end-to-end `code` rate on the same segments.
 
-    python bench/encode_rate.py [PATH ...]     (default: ../shared/data/inquiry/transcripts)
+    python bench/encode_rate.py [PATH ...] [--encoder onnx|fp32|int8]
+                                   (default: ../shared/data/inquiry/transcripts, the onnx route)
 
 Ingests the transcripts into a temporary store, then, on the same stakeholder segments:
 1. the raw encoder: the model alone encoding the segment texts (segments/s);
@@ -27,12 +28,23 @@ sys.path.insert(0, str(REPO))
 
 from qual.project import code, ingest  # noqa: E402
 from qual.codebook import load_codebook  # noqa: E402
-from qual.embed import Embedder  # noqa: E402
+from qual.embed import make_embedder  # noqa: E402
 from qual.store import Store  # noqa: E402
 
 
-def main(paths):
-    embedder = Embedder()
+def main(argv=None):
+    import argparse
+
+    from qual import DEFAULT_ENCODER, ENCODERS
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("paths", nargs="*", default=[str(REPO.parent / "shared" / "data" / "inquiry"
+                                                     / "transcripts")])
+    ap.add_argument("--encoder", choices=ENCODERS, default=DEFAULT_ENCODER)
+    args = ap.parse_args(argv)
+    paths = args.paths
+    embedder = make_embedder(None, args.encoder)
+    print(f"encoder {args.encoder}: {embedder.key}")
     embedder.encode(["warm up the model"])
     codebook = load_codebook()
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,4 +91,4 @@ def main(paths):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or [str(REPO.parent / "shared" / "data" / "inquiry" / "transcripts")])
+    main()

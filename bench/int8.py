@@ -1,4 +1,5 @@
-"""fp32 vs int8 encoder, in one run: rate, cosine, coding agreement and evaluation figures.
+"""The encoder routes in one run: PyTorch fp32 against the fp32 ONNX route (the default) and
+int8: rate, cosine, coding agreement and evaluation figures.
 
     python bench/int8.py [--rounds 2] [--json FILE]
 
@@ -16,7 +17,8 @@ segment texts it measures:
    largest absolute move of any figure (per-theme κ and F1, macro-F1, exact match, none
    recall/precision, α, polarity accuracy).
 
-The keep-as-default rule (issue 17): int8 is the default only when >= 99 % of segments get the
+The keep-as-default rule (issue 17), applied to each ONNX route against PyTorch: a route may be
+the default only when >= 99 % of segments get the
 same coding and no evaluation figure moves by more than 0.01; the verdict is printed last.
 Vectors are cached in ``bench/out/vectors.sqlite`` under each encoder's own key (the rate
 figures always encode afresh); the int8 export is built once in the per-user cache.
@@ -44,7 +46,7 @@ from qual.codebook import load_codebook  # noqa: E402
 from qual.coder import HybridCoder  # noqa: E402
 from qual.embed import CachedEmbedder, Embedder  # noqa: E402
 from qual.evaluate import agreement, read_labelled_csv  # noqa: E402
-from qual.onnx_encoder import Int8Embedder  # noqa: E402
+from qual.onnx_encoder import Int8Embedder, OnnxEmbedder  # noqa: E402
 from qual.store import Store, VectorCache  # noqa: E402
 
 INQUIRY = REPO.parent / "shared" / "data" / "inquiry"
@@ -120,59 +122,67 @@ def main(argv=None) -> int:
 
     threads = os.cpu_count()
     fp32 = Embedder()
-    t0 = time.perf_counter()
-    int8 = Int8Embedder(fp32)
-    print(f"int8 model: {int8.folder} ({'exported now' if int8.exported else 'from the cache'},"
-          f" {time.perf_counter() - t0:.1f} s); {threads} cores")
+    routes = {"fp32": fp32}
+    for name, cls in (("onnx", OnnxEmbedder), ("int8", Int8Embedder)):
+        t0 = time.perf_counter()
+        routes[name] = cls(fp32)
+        print(f"{name} model: {routes[name].folder} ({'exported now' if routes[name].exported else 'from the cache'},"
+              f" {time.perf_counter() - t0:.1f} s); {threads} cores")
     texts = segment_texts()
     words = sum(len(t.split()) for t in texts) / len(texts)
     print(f"{len(texts)} distinct stakeholder segments of the six Inquiry transcripts, "
           f"{words:.0f} words on average")
-    for enc in (fp32, int8):
+    for enc in routes.values():
         enc.encode(texts[:64])          # warm-up: model load, first-call allocations
-    r = rates({"fp32": fp32, "int8": int8}, texts, args.rounds)
-    print(f"raw rate: fp32 {r['fp32']:.1f} segments/s, int8 {r['int8']:.1f} segments/s: "
-          f"int8/fp32 = {r['int8'] / r['fp32']:.2f}x (best of {args.rounds} rounds each)")
+    r = rates(routes, texts, args.rounds)
+    print("raw rate (best of %d rounds each, alternating): " % args.rounds + ", ".join(
+        f"{n} {v:.1f} segments/s" for n, v in r.items()) + "; " + ", ".join(
+        f"{n}/fp32 = {r[n] / r['fp32']:.2f}x" for n in ("onnx", "int8")))
 
-    a, b = fp32.encode(texts), int8.encode(texts)
-    cos = (a * b).sum(1)
-    print(f"cosine fp32-int8 per segment: mean {cos.mean():.4f}, 1st percentile "
-          f"{np.percentile(cos, 1):.4f}, min {cos.min():.4f}")
+    vectors = {n: enc.encode(texts) for n, enc in routes.items()}
+    cosines = {}
+    for n in ("onnx", "int8"):
+        cos = (vectors["fp32"] * vectors[n]).sum(1)
+        cosines[n] = cos
+        print(f"cosine fp32-{n} per segment: mean {cos.mean():.6f}, 1st percentile "
+              f"{np.percentile(cos, 1):.6f}, min {cos.min():.6f}")
 
     codebook = load_codebook()
     (REPO / "bench" / "out").mkdir(exist_ok=True)
     cache = VectorCache(REPO / "bench" / "out" / "vectors.sqlite")
-    encoders = {"fp32": CachedEmbedder(fp32, cache), "int8": CachedEmbedder(int8, cache)}
+    encoders = {n: CachedEmbedder(enc, cache) for n, enc in routes.items()}
     coded = {}
     for name, enc in encoders.items():
         coder = HybridCoder(codebook, enc)
         coder.fit(exclude_texts=[])
         coded[name] = coder.predict(texts=texts)
-    same = (coded["fp32"]["themes"] == coded["int8"]["themes"]).to_numpy()
-    same_pol = (coded["fp32"]["polarity"] == coded["int8"]["polarity"]).to_numpy()
-    print(f"HybridCoder coding fp32 vs int8 on the {len(texts)} segments: same themes "
-          f"{same.mean():.4f} ({int((~same).sum())} differ), same themes and polarity "
-          f"{(same & same_pol).mean():.4f}")
-
     figs = {name: real_cv(enc, codebook, args.folds) for name, enc in encoders.items()}
-    keys = [k for k in figs["fp32"] if k in figs["int8"]]
-    moves = {k: figs["int8"][k] - figs["fp32"][k] for k in keys}
-    worst = sorted(keys, key=lambda k: -abs(moves[k]))
-    print("real_cv figures, fp32 -> int8 (largest moves first):")
-    for k in worst[:8]:
-        print(f"  {k:<32} {figs['fp32'][k]:.3f} -> {figs['int8'][k]:.3f}  ({moves[k]:+.3f})")
-    for k in ("real.macro_f1", "real.exact_match", "dev_turns.macro_f1", "dev_formal.macro_f1"):
-        print(f"  {k:<32} {figs['fp32'][k]:.3f} -> {figs['int8'][k]:.3f}  ({moves[k]:+.3f})")
-    top = max(abs(v) for v in moves.values())
-    keep = same.mean() >= 0.99 and top <= 0.01
-    print(f"largest move of any figure: {top:.3f} over {len(keys)} figures; "
-          f"rule (>= 0.99 same coding, moves <= 0.01): "
-          f"{'holds: int8 may be the default' if keep else 'fails: int8 stays opt-in'}")
+    out = {"rates": r}
+    for n in ("onnx", "int8"):
+        same = (coded["fp32"]["themes"] == coded[n]["themes"]).to_numpy()
+        same_pol = (coded["fp32"]["polarity"] == coded[n]["polarity"]).to_numpy()
+        print(f"\n{n}: HybridCoder coding fp32 vs {n} on the {len(texts)} segments: same themes "
+              f"{same.mean():.4f} ({int((~same).sum())} differ), same themes and polarity "
+              f"{(same & same_pol).mean():.4f}")
+        keys = [k for k in figs["fp32"] if k in figs[n]]
+        moves = {k: figs[n][k] - figs["fp32"][k] for k in keys}
+        worst = sorted(keys, key=lambda k: -abs(moves[k]))
+        print(f"real_cv figures, fp32 -> {n} (largest moves first):")
+        for k in worst[:5]:
+            print(f"  {k:<32} {figs['fp32'][k]:.3f} -> {figs[n][k]:.3f}  ({moves[k]:+.3f})")
+        for k in ("real.macro_f1", "real.exact_match", "dev_turns.macro_f1", "dev_formal.macro_f1"):
+            print(f"  {k:<32} {figs['fp32'][k]:.3f} -> {figs[n][k]:.3f}  ({moves[k]:+.3f})")
+        top = max(abs(v) for v in moves.values())
+        keep = same.mean() >= 0.99 and top <= 0.01
+        print(f"largest move of any figure: {top:.3f} over {len(keys)} figures; "
+              f"rule (>= 0.99 same coding, moves <= 0.01): "
+              f"{'holds: may be the default' if keep else 'fails: opt-in only'}")
+        out[n] = {"ratio": r[n] / r["fp32"], "cosine_mean": float(cosines[n].mean()),
+                  "cosine_min": float(cosines[n].min()), "same_themes": float(same.mean()),
+                  "largest_move": top, "keep_default": bool(keep)}
+    out["figures"] = figs
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "rates": r, "ratio": r["int8"] / r["fp32"], "cosine_mean": float(cos.mean()),
-            "cosine_min": float(cos.min()), "same_themes": float(same.mean()),
-            "figures": figs, "largest_move": top, "keep_default": bool(keep)}, indent=1))
+        Path(args.json).write_text(json.dumps(out, indent=1))
     return 0
 
 

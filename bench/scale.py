@@ -1,6 +1,6 @@
 """The whole pipeline at study scale, through the real CLI: time, peak RSS, ratio to the encoder.
 
-    python bench/scale.py N [--encoder fp32|int8] [--keep DIR]
+    python bench/scale.py N [--encoder onnx|fp32|int8] [--keep DIR]
 
 1. Generates N one-hour interviews (~9,000 words each) from real turns of the Inquiry hearings
    (``../shared/data/inquiry/transcripts`` and ``dev_transcripts``): real interviewer questions,
@@ -136,7 +136,9 @@ def run_stage(args: list[str], cwd: Path, env: dict, log: Path) -> tuple[float, 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("n", type=int, help="number of one-hour interviews")
-    ap.add_argument("--encoder", choices=("fp32", "int8"), default="fp32")
+    from qual import DEFAULT_ENCODER, ENCODERS
+
+    ap.add_argument("--encoder", choices=ENCODERS, default=DEFAULT_ENCODER)
     ap.add_argument("--keep", default=None, help="keep the corpus and stores in this folder")
     args = ap.parse_args(argv)
 

@@ -11,9 +11,10 @@ __version__ = "0.1.0"
 THEMES = ("public", "people", "processes", "technical")
 POLARITIES = ("barrier", "opportunity", "neutral")
 ROLES = ("interviewer", "stakeholder", "other")
-#: ``--encoder``: the route for the sentence model (int8 is opt-in: README "Speed")
-ENCODERS = ("fp32", "int8")
-DEFAULT_ENCODER = "fp32"
+#: ``--encoder``: the route for the sentence model: onnx (fp32 on ONNX Runtime, the default),
+#: fp32 (the same on PyTorch), int8 (opt-in) -- README "Speed"
+ENCODERS = ("onnx", "fp32", "int8")
+DEFAULT_ENCODER = "onnx"
 #: ``--coder``: the names of ``qual.coder.CODERS`` (here so that ``--help`` imports no coder)
 CODER_NAMES = ("embedding", "hybrid")
 DEFAULT_CODER = "hybrid"

@@ -135,13 +135,15 @@ def add_db_option(p):
 
 
 def add_encoder_option(p) -> None:
-    """``--encoder fp32|int8`` on a command's parser."""
+    """``--encoder onnx|fp32|int8`` on a command's parser."""
     from . import ENCODERS
 
     p.add_argument("--encoder", choices=ENCODERS, default=None,
-                   help="fp32 (the default) or int8: the same model exported "
-                        "to ONNX and quantised once per user; about 2x faster, but 4%% of "
-                        "segments get another coding (README, Speed); needs onnxruntime and onnx")
+                   help="onnx (the default): the model exported to ONNX once per user and run "
+                        "in fp32 by ONNX Runtime, vectors as PyTorch's to float rounding, "
+                        "~1.4x faster; fp32: the same model on PyTorch; int8: the ONNX export "
+                        "quantised, ~2x faster but 4%% of segments get another coding "
+                        "(README, Speed)")
 
 
 def add_coder_option(p) -> None:

@@ -140,19 +140,21 @@ class Embedder:
 
 
 def make_embedder(model_path: str | Path | None = None, encoder: str | None = None):
-    """The encoder named by ``--encoder``: ``fp32`` (sentence-transformers on torch, the
-    default) or ``int8`` (the same model exported to ONNX and quantised once per user and
-    model, :class:`qual.onnx_encoder.Int8Embedder`). Both have ``encode``, ``name``,
-    ``version`` and ``key``; their vectors are cached under different keys."""
+    """The encoder named by ``--encoder``: ``onnx`` (the default: the model exported to ONNX
+    once per user and model and run by ONNX Runtime in fp32,
+    :class:`qual.onnx_encoder.OnnxEmbedder`), ``fp32`` (sentence-transformers on PyTorch) or
+    ``int8`` (the ONNX export quantised, :class:`qual.onnx_encoder.Int8Embedder`). All have
+    ``encode``, ``name``, ``version`` and ``key``; their vectors are cached under different
+    keys."""
     encoder = encoder or DEFAULT_ENCODER
     if encoder not in ENCODERS:
         raise ModelError(f"unknown encoder {encoder!r}; choose one of: {', '.join(ENCODERS)}")
     source = Embedder(model_path)
     if encoder == "fp32":
         return source
-    from .onnx_encoder import Int8Embedder
+    from .onnx_encoder import Int8Embedder, OnnxEmbedder
 
-    return Int8Embedder(source)
+    return (Int8Embedder if encoder == "int8" else OnnxEmbedder)(source)
 
 
 CACHE_ENV = "QUAL_CACHE_DIR"

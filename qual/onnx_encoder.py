@@ -1,12 +1,15 @@
-"""An int8 route for the same sentence-transformers model: exported to ONNX, quantised, cached.
+"""ONNX routes for the same sentence-transformers model: exported locally once, then cached.
 
-``Int8Embedder`` has the Embedder's face (``name``, ``version``, ``key``, ``dimension``,
-``encode``) so ``CachedEmbedder``, the coders and the topic model take it unchanged. What it does:
+``OnnxEmbedder`` (``--encoder onnx``, the default) runs the fp32 model with ONNX Runtime;
+``Int8Embedder`` (``--encoder int8``) runs a dynamically quantised int8 copy. Both have the
+Embedder's face (``name``, ``version``, ``key``, ``dimension``, ``encode``) so
+``CachedEmbedder``, the coders and the topic model take them unchanged. What they do:
 
 * The first time a given source model is used on this machine, the whole sentence pipeline
   (the transformer, mean pooling over the attention mask, L2 normalisation) is exported with
-  ``torch.onnx`` and quantised with ``onnxruntime.quantization.quantize_dynamic`` (int8
-  weights with one scale per output channel, dynamic int8 activations). The result goes to this user's cache folder
+  ``torch.onnx``; for int8 it is then quantised with
+  ``onnxruntime.quantization.quantize_dynamic`` (int8 weights with one scale per output
+  channel, dynamic int8 activations). The result goes to this user's cache folder
   (:func:`qual.embed.machine_cache_dir`)/``onnx/<source version>-<recipe>/``, written to a
   temporary folder first and renamed into place, so a killed export leaves nothing half-made
   and two processes exporting at once both end with a whole model.
@@ -14,9 +17,14 @@
   sentence-transformers is imported to encode (the tokenizer is the model's own
   ``tokenizer.json``, read with the ``tokenizers`` package).
 * A new source model (another ``version``: other weights, other config) gets another folder;
-  the recipe tag (``RECIPE``) changes when the way of exporting changes.
-* Its vectors differ a little from fp32's, so they are cached under their own model key
-  (``<name>+int8@<source version>.<recipe>``), never mixed with fp32 vectors.
+  the recipe tag changes when the way of exporting changes.
+* Each route's vectors are cached under their own model key
+  (``<name>+onnx@<source version>.<recipe>``, ``<name>+int8@...``), never mixed with the
+  PyTorch route's (``--encoder fp32``). The fp32 ONNX vectors equal PyTorch's to within
+  float rounding (cosine > 0.99999); int8's differ a little more (README, "Speed").
+* Only a model that mean-pools its transformer's tokens (as all-MiniLM-L6-v2 does) is
+  exported: the exported graph pools that way, so another pooling is refused with a message
+  that names ``--encoder fp32``.
 """
 
 from __future__ import annotations
@@ -34,10 +42,20 @@ import numpy as np
 from .errors import ModelError
 
 #: Changes whenever the export or quantisation recipe changes (a new cache folder follows).
-RECIPE = "q3"
-ONNX_INSTALL_HINT = ("the int8 encoder needs ONNX Runtime and ONNX: pip install onnxruntime==1.32.0 "
-                     "onnx==1.23.2 (or leave out --encoder int8 to use the fp32 encoder)")
+RECIPE = "q3"            # int8
+FP32_RECIPE = "f1"       # fp32 ONNX
+ONNX_INSTALL_HINT = ("the onnx and int8 encoders need ONNX Runtime and ONNX: pip install "
+                     "onnxruntime==1.32.0 onnx==1.23.2 (or use --encoder fp32, the same model "
+                     "on PyTorch)")
 MODEL_FILE = "model_int8.onnx"
+FP32_MODEL_FILE = "model_fp32.onnx"
+#: The fp32 route's batch shape: FP32_BATCH rows (texts, and padding rows when fewer are
+#: left) by the texts' longest token count rounded up to FP32_WIDTH. ONNX Runtime's results
+#: for a row move in the last float bit with the batch's shape (rows and width), so the shape
+#: is fixed per width: a text's vector is then bitwise the same whatever it is encoded with,
+#: as the vector caches assume. On 2 cores batches of 8-16 encoded fastest.
+FP32_BATCH = 8
+FP32_WIDTH = 16
 
 
 def _require_onnxruntime():
@@ -48,42 +66,49 @@ def _require_onnxruntime():
     return onnxruntime
 
 
-class Int8Embedder:
-    """A dynamically quantised int8 ONNX export of a sentence-transformers folder.
+class OnnxEmbedder:
+    """An fp32 ONNX export of a sentence-transformers folder, run by ONNX Runtime.
 
-    ``source`` is the fp32 ``Embedder`` of the same folder (its ``version`` names the cache
-    folder). ``cache_dir`` defaults to the per-user cache; with the cache turned off
-    (``QUAL_CACHE_DIR=off``) the export lives in a temporary folder for this process only.
-    ``exported`` is True when this construction had to export (False when it reused a cache).
+    ``source`` is the PyTorch ``Embedder`` of the same folder (its ``version`` names the cache
+    folder; it loads the model only to export). ``cache_dir`` defaults to the per-user cache;
+    with the cache turned off (``QUAL_CACHE_DIR=off``) the export lives in a temporary folder
+    for this process only. ``exported`` is True when this construction had to export (False
+    when it reused a cache).
     """
+
+    quantize = False
+    tag = "onnx"
+    recipe = FP32_RECIPE
+    model_file = FP32_MODEL_FILE
 
     def __init__(self, source, *, cache_dir: str | Path | None = None, batch_size: int | None = None,
                  threads: int | None = None):
         ort = _require_onnxruntime()
         self.source = source
         self.path = source.path
-        self.batch_size = batch_size or source.batch_size
-        self.name = f"{source.name}+int8"
-        self.version = f"{source.version}.{RECIPE}"
+        self.batch_size = batch_size or (source.batch_size if self.quantize else FP32_BATCH)
+        self.name = f"{source.name}+{self.tag}"
+        self.version = f"{source.version}.{self.recipe}"
         if cache_dir is None:
             from .embed import machine_cache_dir
 
             base = machine_cache_dir()
             cache_dir = (Path(base) / "onnx") if base is not None else Path(
                 tempfile.mkdtemp(prefix="qual-onnx-"))
-        self.folder = Path(cache_dir) / f"{source.version}-{RECIPE}"
+        self.folder = Path(cache_dir) / f"{source.version}-{self.recipe}"
         self.exported = False
-        if not (self.folder / MODEL_FILE).exists():
+        if not (self.folder / self.model_file).exists():
             self._export()
             self.exported = True
         meta = json.loads((self.folder / "meta.json").read_text())
         self.max_seq_length = int(meta["max_seq_length"])
         self._dimension = int(meta["dimension"])
+        self._pad_id = int(meta.get("pad_id", 0))
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(str(self.folder / MODEL_FILE), opts,
+        self._session = ort.InferenceSession(str(self.folder / self.model_file), opts,
                                              providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
         from tokenizers import Tokenizer
@@ -104,13 +129,13 @@ class Int8Embedder:
     # -- export ---------------------------------------------------------------------------
     def _export(self) -> None:
         try:
-            import onnx  # noqa: F401  (quantize_dynamic needs it)
-            from onnxruntime.quantization import QuantType, quantize_dynamic
+            import onnx  # noqa: F401  (torch.onnx.export and quantize_dynamic need it)
         except ImportError:
             raise ModelError(f"onnx is not installed; {ONNX_INSTALL_HINT}") from None
         import torch
 
         st = self.source.model            # the fp32 sentence-transformers model, loaded once
+        _check_mean_pooling(st, self.path)
         transformer = st[0].auto_model
         tokenizer = st.tokenizer
         max_len = int(st.get_max_seq_length() or 256)
@@ -129,8 +154,11 @@ class Int8Embedder:
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
 
-        self.folder.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}-", dir=self.folder.parent))
+        try:
+            self.folder.parent.mkdir(parents=True, exist_ok=True)
+            work = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}-", dir=self.folder.parent))
+        except OSError as exc:
+            raise self._write_error(exc) from None
         try:
             sample = tokenizer(["an example sentence to trace the graph", "a shorter one"],
                                padding=True, return_tensors="pt")
@@ -147,39 +175,119 @@ class Int8Embedder:
                                   dynamic_axes={"input_ids": axes, "attention_mask": axes,
                                                 "token_type_ids": axes,
                                                 "embedding": {0: "batch"}})
-            # Per-channel weight scales: with one scale per tensor the vectors' cosine to fp32 is
-            # ~0.95 on real answers, per channel ~0.99 (measured on inquiry_answers.csv).
-            quiet = logging.getLogger().level
-            logging.getLogger().setLevel(logging.ERROR)   # its "consider pre-processing" note
-            try:
-                quantize_dynamic(str(fp32), str(work / MODEL_FILE), weight_type=QuantType.QInt8,
-                                 per_channel=True)
-            finally:
-                logging.getLogger().setLevel(quiet)
-            fp32.unlink()
-            for extra in work.glob("model_fp32.onnx*"):
-                extra.unlink()
+            if self.quantize:
+                self._quantize(fp32, work / self.model_file)
+                fp32.unlink()
+                for extra in work.glob("model_fp32.onnx*"):
+                    extra.unlink()
             shutil.copy(self.path / "tokenizer.json", work / "tokenizer.json")
             (work / "meta.json").write_text(json.dumps({
                 "source": str(self.path), "source_name": self.source.name,
-                "source_version": self.source.version, "recipe": RECIPE,
+                "source_version": self.source.version, "recipe": self.recipe,
                 "max_seq_length": max_len, "dimension": int(st.get_embedding_dimension()),
                 "pad_id": int(tokenizer.pad_token_id or 0)}, indent=1))
             try:
                 os.rename(work, self.folder)
             except OSError:          # another process finished first: keep its export
-                if not (self.folder / MODEL_FILE).exists():
+                if not (self.folder / self.model_file).exists():
                     raise
+        except OSError as exc:      # a full disk, a file size limit, a read-only cache
+            raise self._write_error(exc) from None
         finally:
             if work.exists():
                 shutil.rmtree(work, ignore_errors=True)
 
+    def _write_error(self, exc: OSError) -> ModelError:
+        return ModelError(
+            f"cannot build the {self.tag} export of the model in {self.folder.parent}: "
+            f"{exc.strerror or exc} (a full disk, a file size limit or a read-only folder); "
+            "nothing was kept. Free some space, point QUAL_CACHE_DIR at another folder, or use "
+            "--encoder fp32 (the same model on PyTorch, no export)")
+
     # -- encoding -------------------------------------------------------------------------
+    def _feed(self, ids: np.ndarray, mask: np.ndarray) -> dict:
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        return {k: v for k, v in feed.items() if k in self._inputs}
+
+    def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
+        """Unit-normalised float32 vectors, one row per text, bitwise the same for a text
+        whatever else is encoded with it. Texts are grouped by their token count rounded up
+        to ``FP32_WIDTH`` and run ``batch_size`` at a time in batches of exactly that shape
+        (a last, short batch is filled with padding rows): in fp32 the attention mask hides
+        padded positions, and a fixed shape keeps the arithmetic of each row the same."""
+        from .embed import progress
+
+        texts = list(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        encs = self._tokenizer.encode_batch(texts)
+        buckets: dict[int, list[int]] = {}
+        for i, enc in enumerate(encs):
+            width = -(-max(len(enc.ids), 1) // FP32_WIDTH) * FP32_WIDTH
+            buckets.setdefault(width, []).append(i)
+        rows = self.batch_size
+        with progress(len(texts), f"embedding ({self.tag})", enabled=show_progress) as bar:
+            for width in sorted(buckets):
+                members = buckets[width]
+                for k in range(0, len(members), rows):
+                    idx = members[k:k + rows]
+                    ids = np.full((rows, width), self._pad_id, dtype=np.int64)
+                    mask = np.zeros((rows, width), dtype=np.int64)
+                    for r, i in enumerate(idx):
+                        n = len(encs[i].ids)
+                        ids[r, :n] = encs[i].ids
+                        mask[r, :n] = 1
+                    out[idx] = self._session.run(None, self._feed(ids, mask))[0][:len(idx)]
+                    bar.update(len(idx))
+        return out
+
+
+def _check_mean_pooling(st, path) -> None:
+    """The exported graph mean-pools the transformer's tokens: refuse a model that pools
+    otherwise (CLS token, max) or adds layers after pooling, rather than export wrong vectors."""
+    names = [type(m).__name__ for m in st]
+    pooling = next((m for m in st if type(m).__name__ == "Pooling"), None)
+    mode = None
+    if pooling is not None:          # sentence-transformers 6: pooling_mode; 3-5: flags
+        mode = getattr(pooling, "pooling_mode", None)
+        if mode is None and getattr(pooling, "pooling_mode_mean_tokens", False):
+            mode = "mean"
+    if names[:2] != ["Transformer", "Pooling"] or mode != "mean" or any(
+            n not in {"Transformer", "Pooling", "Normalize"} for n in names):
+        raise ModelError(
+            f"this model's pipeline ({' -> '.join(names)}) is not a transformer with mean "
+            "pooling, which is all the ONNX export reproduces; use --encoder fp32 for it",
+            path=path)
+
+
+class Int8Embedder(OnnxEmbedder):
+    """A dynamically quantised int8 ONNX export of a sentence-transformers folder (opt-in:
+    about twice the fp32 rate, but another coding for ~4 % of segments; README "Speed")."""
+
+    quantize = True
+    tag = "int8"
+    recipe = RECIPE
+    model_file = MODEL_FILE
+
+    @staticmethod
+    def _quantize(fp32: Path, out: Path) -> None:
+        try:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+        except ImportError:
+            raise ModelError(f"onnxruntime's quantisation is missing; {ONNX_INSTALL_HINT}") from None
+        # Per-channel weight scales: with one scale per tensor the vectors' cosine to fp32 is
+        # ~0.95 on real answers, per channel ~0.99 (measured on inquiry_answers.csv).
+        quiet = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)   # its "consider pre-processing" note
+        try:
+            quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True)
+        finally:
+            logging.getLogger().setLevel(quiet)
+
     def _one(self, enc) -> np.ndarray:
         ids = np.asarray([enc.ids], dtype=np.int64)
-        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids),
-                "token_type_ids": np.asarray([enc.type_ids], dtype=np.int64)}
-        return self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0][0]
+        return self._session.run(None, self._feed(ids, np.ones_like(ids)))[0][0]
 
     def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
         """Unit-normalised float32 vectors, one row per text.

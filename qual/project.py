@@ -855,7 +855,8 @@ class Project:
         one the latest code run used when it is still on disk, else the shipped ``codebook/``.
     model, encoder:
         A local sentence-transformers folder (default all-MiniLM-L6-v2 from its PyPI package)
-        and ``"fp32"`` (default) or ``"int8"``, as ``--model`` and ``--encoder``.
+        and ``"onnx"`` (default: fp32 on ONNX Runtime), ``"fp32"`` (the same on PyTorch) or
+        ``"int8"``, as ``--model`` and ``--encoder``.
     embedder:
         An embedder object instead (``qual.embed.Embedder`` or anything with ``encode``,
         ``name``, ``version`` and ``key``): tests and users can swap the encoder.
@@ -1091,12 +1092,14 @@ class Project:
     # -- topics --
     def _topic_embedder(self):
         """The encoder whose vectors the topics reuse: the one given, else the one the latest
-        code run cached (int8 when that run was int8), else the default."""
+        code run cached (its model name ends in ``+onnx`` or ``+int8``, or in neither for the
+        PyTorch route), else the default."""
         if self._embedder is not None or self._model or self._encoder:
             return self.embedder
         latest = self.store.latest_run("code")
-        if latest and str(latest.get("model_name") or "").endswith("+int8"):
-            self._encoder = "int8"
+        if latest and latest.get("model_name"):
+            name = str(latest["model_name"])
+            self._encoder = next((e for e in ("onnx", "int8") if name.endswith(f"+{e}")), "fp32")
             return self.embedder
         return None
 

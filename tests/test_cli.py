@@ -41,7 +41,8 @@ def test_code_samples_from_another_folder_then_rerun_embeds_nothing(tmp_path):
     with Store(db) as s:
         n_embeddings = s.count_embeddings()
         run = s.latest_run()
-        assert run["codebook_version"] and run["model_name"].endswith("all-MiniLM-L6-v2")
+        # the default route: all-MiniLM-L6-v2 in fp32 on ONNX Runtime (README, Speed)
+        assert run["codebook_version"] and run["model_name"].endswith("all-MiniLM-L6-v2+onnx")
         assert len(run["input_hashes"]) == 8 and run["parameters"]["C"] > 0
     r = _run("code", str(SAMPLES), "--db", str(db), cwd=tmp_path)
     assert r.returncode == 0, r.stderr

@@ -489,7 +489,8 @@ def test_a_full_disk_while_storing_says_exactly_what_was_stored(tmp_path):
             f"Interviewer: What slows sharing down in case {i}-{j}?\n\nSam{i}: The legal review "
             f"takes months in case {i}-{j}. Nobody owns the decision.\n" for j in range(60)),
             encoding="utf-8")
-    r = subprocess.run([sys.executable, "-m", "qual", "code", "t", "--db", "qual.db"],
+    r = subprocess.run([sys.executable, "-m", "qual", "code", "t", "--db", "qual.db",
+                        "--encoder", "fp32"],        # no model export to write (test below)
                        cwd=tmp_path, env=ENV, preexec_fn=_file_size_limit(400_000),
                        capture_output=True, text=True, timeout=300)
     line = one_error_line(r)
@@ -502,6 +503,26 @@ def test_a_full_disk_while_storing_says_exactly_what_was_stored(tmp_path):
     names = _stored_names(tmp_path / "qual.db")
     assert 0 < stored < 8 and names == [f"doc{i}.txt" for i in range(stored)]   # what it says
     assert last == names[-1] and failed == f"doc{stored}.txt" and after == 7 - stored
+
+
+def test_a_full_disk_while_building_the_model_export_is_one_line(tmp_path):
+    """The default route exports the model once per user (~90 MB). A disk that fills (here a
+    file size limit) while it is written is one error line naming the cache folder and the
+    way out; no store is started and no half-written export is left to be trusted later."""
+    cache = tmp_path / "cache"
+    env = {**ENV, "QUAL_CACHE_DIR": str(cache)}
+    from conftest import SAMPLES
+
+    sample = SAMPLES / "interview_01_central_department.txt"
+    r = subprocess.run([sys.executable, "-m", "qual", "code", str(sample), "--db", "qual.db"],
+                       cwd=tmp_path, env=env, preexec_fn=_file_size_limit(5_000_000),
+                       capture_output=True, text=True, timeout=300)
+    line = one_error_line(r)
+    assert r.returncode == 2, line
+    assert "cannot build the onnx export" in line and str(cache / "onnx") in line, line
+    assert "--encoder fp32" in line and "nothing was kept" in line
+    assert not (tmp_path / "qual.db").exists()
+    assert list((cache / "onnx").iterdir()) == []
 
 
 def test_a_full_disk_while_coding_says_the_run_is_unused(coded_store, tmp_path):
@@ -518,7 +539,10 @@ def test_a_full_disk_while_coding_says_the_run_is_unused(coded_store, tmp_path):
     files = [SAMPLES / "interview_01_central_department.txt",
              SAMPLES / "interview_04_devolved_statistics.docx",
              SAMPLES / "interview_05_data_engineering.vtt"]
-    r = subprocess.run([sys.executable, "-m", "qual", "code", *map(str, files), "--db", str(db)],
+    # --encoder fp32: the route coded_store's vectors were made with, so the run writes its
+    # documents and codes (not a new route's codebook vectors) when the limit hits
+    r = subprocess.run([sys.executable, "-m", "qual", "code", *map(str, files), "--db", str(db),
+                        "--encoder", "fp32"],
                        cwd=tmp_path, env=ENV, preexec_fn=_file_size_limit(40_000),
                        capture_output=True, text=True, timeout=300)
     line = one_error_line(r)

@@ -1,8 +1,11 @@
-"""The int8 encoder's contracts, on the real model: exported once per cache and reused, vectors
-close to fp32's but cached under their own key, batches that do not change a text's vector,
-and a clear message (not a traceback) when onnxruntime is missing.
+"""The ONNX encoders' contracts, on the real model. int8: exported once per cache and reused,
+vectors close to fp32's but cached under their own key, batches that do not change a text's
+vector, and a clear message (not a traceback) when onnxruntime is missing. onnx (the default
+route, fp32 on ONNX Runtime): the same vectors as PyTorch's to float rounding, in batches or
+alone, under their own key; a model the export cannot reproduce is refused; a store coded on
+PyTorch keeps its vectors for topics.
 
-The export (~10-15 s) is done once per session into a temporary cache folder.
+Each export (~10-15 s) is done once per session into a temporary cache folder.
 """
 
 from __future__ import annotations
@@ -14,9 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-pytest.importorskip("onnxruntime", reason="the int8 encoder needs onnxruntime "
-                    "(pip install -r requirements.txt)")
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "transcripts" / "interview_01_central_department.txt"
@@ -154,5 +154,102 @@ def test_an_unknown_encoder_is_refused():
     from qual.embed import make_embedder
     from qual.errors import ModelError
 
-    with pytest.raises(ModelError, match="fp32, int8"):
+    with pytest.raises(ModelError, match="onnx, fp32, int8"):
         make_embedder(None, "int4")
+
+
+# -- the default route: fp32 on ONNX Runtime -------------------------------------------------
+@pytest.fixture(scope="session")
+def onnx32(embedder, int8_cache):
+    from qual.onnx_encoder import OnnxEmbedder
+
+    enc = OnnxEmbedder(embedder, cache_dir=int8_cache / "onnx")
+    assert enc.exported
+    return enc
+
+
+@pytest.fixture(scope="session")
+def real_answers():
+    import pandas as pd
+
+    rows = pd.read_csv(REPO.parent / "shared" / "data" / "inquiry" / "dev_consensus.csv")
+    return rows["text"].head(24).tolist()
+
+
+def test_onnx_is_the_default_and_gives_pytorchs_vectors(onnx32, embedder, int8_cache,
+                                                        real_answers):
+    """The default encoder is the fp32 ONNX route; on real answers (up to 220 words) and short
+    texts its vectors are PyTorch's to float rounding, and bitwise the same whatever their
+    batch-mates."""
+    from qual import DEFAULT_ENCODER
+    from qual.onnx_encoder import OnnxEmbedder
+
+    assert DEFAULT_ENCODER == "onnx"
+    texts = TEXTS + real_answers
+    a, b = embedder.encode(texts), onnx32.encode(texts)
+    assert b.dtype == np.float32 and b.shape == a.shape
+    assert (a * b).sum(1).min() > 0.99999
+    # a text's vector is bitwise the same alone and among others (the caches assume it)
+    alone = np.vstack([onnx32.encode([t]) for t in texts[:10]])
+    assert np.array_equal(b[:10], alone)
+    shuffled = onnx32.encode(texts[::-1])[::-1]
+    assert np.array_equal(shuffled, b)
+    assert onnx32.key != embedder.key and onnx32.name.endswith("+onnx")
+    again = OnnxEmbedder(embedder, cache_dir=int8_cache / "onnx")
+    assert not again.exported and again.folder == onnx32.folder
+    assert onnx32.folder.name == f"{embedder.version}-f1"
+
+
+def test_a_model_that_does_not_mean_pool_is_refused(embedder, tmp_path):
+    """The exported graph mean-pools; a folder whose pooling is the CLS token must not get
+    mean-pooled vectors under its name: one ModelError naming --encoder fp32, no export left."""
+    import json
+
+    from qual.embed import Embedder
+    from qual.errors import ModelError
+    from qual.onnx_encoder import OnnxEmbedder
+
+    src = embedder.path
+    dst = tmp_path / "cls-model"
+    for f in src.rglob("*"):
+        if f.is_file():
+            out = dst / f.relative_to(src)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if f.stat().st_size > 1_000_000:
+                out.symlink_to(f)
+            else:
+                out.write_bytes(f.read_bytes())
+    cfg = dst / "1_Pooling" / "config.json"
+    conf = json.loads(cfg.read_text())
+    for k in list(conf):
+        if k.startswith("pooling_mode"):
+            conf[k] = False if isinstance(conf[k], bool) else conf[k]
+    conf["pooling_mode_cls_token"] = True
+    conf["pooling_mode_mean_tokens"] = False
+    cfg.write_text(json.dumps(conf))
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelError, match="--encoder fp32"):
+        OnnxEmbedder(Embedder(dst), cache_dir=cache)
+    assert not list(cache.glob("*"))          # nothing exported, nothing half-made
+
+
+def test_topics_after_a_pytorch_code_run_reuse_its_vectors(onnx32, int8_cache, tmp_path):
+    """`code --encoder fp32` caches PyTorch's vectors; a later `topics` with no --encoder
+    follows that run (not the default onnx route) and embeds nothing again."""
+    import sqlite3
+
+    env = {**os.environ, "QUAL_CACHE_DIR": str(int8_cache)}
+    db = tmp_path / "qual.db"
+    out = subprocess.run([sys.executable, "-m", "qual", "code", str(SAMPLE), "--db", str(db),
+                          "--encoder", "fp32"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    out = subprocess.run([sys.executable, "-m", "qual", "topics", "--db", str(db)], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "embedding with" not in out.stdout + out.stderr
+    with sqlite3.connect(db) as con:
+        names = dict(con.execute("SELECT kind, model_name FROM runs"))
+        keys = {k for (k,) in con.execute("SELECT DISTINCT model FROM embeddings")}
+    assert names["code"] == names["topics"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert not any(k.endswith(onnx32.version) for k in keys)

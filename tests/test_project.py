@@ -26,7 +26,7 @@ def _decision_target(coding: pd.DataFrame) -> int:
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory, embedder):
+def study(tmp_path_factory):
     """The same two transcripts (a real Inquiry session and a Word interview), coded, decided,
     topic-modelled, summarised and exported twice: through Project, and through the CLI."""
     from qual import Project
@@ -41,8 +41,8 @@ def study(tmp_path_factory, embedder):
     nb.mkdir()
     cli.mkdir()
 
-    # -- the notebook --
-    p = Project(nb / "study.db", embedder=embedder)
+    # -- the notebook, with the default encoder as the command line has it --
+    p = Project(nb / "study.db")
     coded = p.code(src)
     first = p.coding()
     sid = _decision_target(first)
