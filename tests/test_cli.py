@@ -258,3 +258,17 @@ def test_a_project_of_one_document_is_counted_in_the_singular(tmp_path, capsys):
     md = (tmp_path / "s" / "summary.md").read_text(encoding="utf-8")
     assert "1 coded of 1 stakeholder segment; 1 stakeholder in 1 document" in md
     assert "Raised in 1 segment by 1 of 1 stakeholder (100%) in 1 document;" in md
+
+
+def test_decisions_on_a_store_that_does_not_exist_make_no_empty_one(tmp_path, capsys):
+    """`decisions export|import --db` with a mistyped path used to create an empty store there
+    and report "0 segments"; now each says there is no store and leaves no file."""
+    sheet = tmp_path / "d.csv"
+    sheet.write_text("segment_id,themes,polarity,memo\n1,people,barrier,\n", encoding="utf-8")
+    for args in (["decisions", "export", "--output", str(tmp_path / "out.csv")],
+                 ["decisions", "import", str(sheet), "--reviewer", "ana"]):
+        db = tmp_path / "mistyped.db"
+        assert main([*args, "--db", str(db)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("qual: error: ") and "mistyped.db" in err[0]
+        assert not db.exists() and not (tmp_path / "out.csv").exists()

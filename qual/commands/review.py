@@ -127,7 +127,7 @@ def run_decisions(args) -> int:
               f"recodes, undos, splits, merges, restores) to {Path(out).resolve()}")
         return 0
     if args.action == "export":
-        with Store(args.db) as store:
+        with Store(args.db, create=False) as store:     # no store: say so, make no empty one
             n = export_decisions(store, args.output)
         print(f"wrote {counted(n, 'segment')} to {Path(args.output).resolve()}; edit themes, "
               f"polarity and memo, then: python -m qual decisions import {args.output} "
@@ -137,7 +137,7 @@ def run_decisions(args) -> int:
         print("qual: error: --reviewer NAME is required", file=sys.stderr)
         return 2
     codebook = load_codebook(args.codebook)
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:
         recorded, skipped, errors = import_decisions(store, args.file, args.reviewer.strip(),
                                                      codebook, accept_unchanged=args.accept_unchanged)
     for line, column, message in errors:
