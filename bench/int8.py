@@ -1,7 +1,7 @@
 """The encoder routes in one run: PyTorch fp32 against the fp32 ONNX route (the default) and
 int8: rate, cosine, coding agreement and evaluation figures.
 
-    python bench/int8.py [--rounds 2] [--json FILE]
+    python bench/int8.py [--rounds 2] [--json FILE] [--scale N]
 
 Segments: the stakeholder segments of the six Inquiry transcripts
 (``../shared/data/inquiry/transcripts``), ingested into a temporary store. On the same distinct
@@ -56,6 +56,20 @@ def segment_texts() -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "bench.db")
         report = ingest([INQUIRY / "transcripts"], store)
+        assert not report.failures, report.failures
+        texts = store.segments(role="stakeholder")["text"].tolist()
+        store.close()
+    return list(dict.fromkeys(texts))
+
+
+def scale_texts(n: int) -> list[str]:
+    """The distinct stakeholder segments of n interviews generated as bench/scale.py does."""
+    from scale import write_corpus
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_corpus(n, Path(tmp) / "corpus")
+        store = Store(Path(tmp) / "bench.db")
+        report = ingest([Path(tmp) / "corpus" / "corpus"], store)
         assert not report.failures, report.failures
         texts = store.segments(role="stakeholder")["text"].tolist()
         store.close()
@@ -118,6 +132,10 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--scale", type=int, default=0, metavar="N",
+                    help="rates and cosines only, on the stakeholder segments of N generated "
+                         "one-hour interviews (bench/scale.py's corpus) instead of the six "
+                         "Inquiry transcripts")
     args = ap.parse_args(argv)
 
     threads = os.cpu_count()
@@ -128,10 +146,11 @@ def main(argv=None) -> int:
         routes[name] = cls(fp32)
         print(f"{name} model: {routes[name].folder} ({'exported now' if routes[name].exported else 'from the cache'},"
               f" {time.perf_counter() - t0:.1f} s); {threads} cores")
-    texts = segment_texts()
+    texts = scale_texts(args.scale) if args.scale else segment_texts()
     words = sum(len(t.split()) for t in texts) / len(texts)
-    print(f"{len(texts)} distinct stakeholder segments of the six Inquiry transcripts, "
-          f"{words:.0f} words on average")
+    where = (f"{args.scale} generated one-hour interviews" if args.scale
+             else "the six Inquiry transcripts")
+    print(f"{len(texts)} distinct stakeholder segments of {where}, {words:.0f} words on average")
     for enc in routes.values():
         enc.encode(texts[:64])          # warm-up: model load, first-call allocations
     r = rates(routes, texts, args.rounds)
@@ -146,6 +165,8 @@ def main(argv=None) -> int:
         cosines[n] = cos
         print(f"cosine fp32-{n} per segment: mean {cos.mean():.6f}, 1st percentile "
               f"{np.percentile(cos, 1):.6f}, min {cos.min():.6f}")
+    if args.scale:
+        return 0
 
     codebook = load_codebook()
     (REPO / "bench" / "out").mkdir(exist_ok=True)

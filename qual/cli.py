@@ -141,9 +141,9 @@ def add_encoder_option(p) -> None:
     p.add_argument("--encoder", choices=ENCODERS, default=None,
                    help="onnx (the default): the model exported to ONNX once per user and run "
                         "in fp32 by ONNX Runtime, vectors as PyTorch's to float rounding, "
-                        "~1.4x faster; fp32: the same model on PyTorch; int8: the ONNX export "
-                        "quantised, ~2x faster but 4%% of segments get another coding "
-                        "(README, Speed)")
+                        "~1.26x faster on interview segments; fp32: the same model on "
+                        "PyTorch; int8: the ONNX export quantised, ~1.5-1.9x faster but "
+                        "6%% of segments get another coding (README, Speed)")
 
 
 def add_coder_option(p) -> None:
