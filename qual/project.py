@@ -365,7 +365,7 @@ def find_topics(store, codebook, embedder=None, *, min_topic_size=None, seed: in
     elif not 0 < emergent_percentile < 100:
         raise QualError(f"--emergent-percentile must be between 0 and 100, not "
                         f"{emergent_percentile}")
-    from .embed import CachedEmbedder, Embedder
+    from .embed import CachedEmbedder, make_embedder
     from .topics import DEFAULT_GUIDANCE, MIN_WORDS, TooFewSegments, TopicModel, usable_segments
 
     segs = store.segments(role="stakeholder")
@@ -383,7 +383,7 @@ def find_topics(store, codebook, embedder=None, *, min_topic_size=None, seed: in
            if code_run and code_run.get("model_name") else None)
     cached = store.get_embeddings(key, segs["text_sha256"].tolist()) if key else {}
     missing = int(sum(h not in cached for h in segs["text_sha256"]))
-    embedder = embedder or Embedder()
+    embedder = embedder or make_embedder()          # the default route, as `code` has it
     encoder = CachedEmbedder(embedder, store)
     if key and key == encoder.key and not missing:
         vectors = [cached[h] for h in segs["text_sha256"]]

@@ -360,7 +360,7 @@ def test_more_clusters_than_the_cap_are_merged_whole(fitted, sample_vectors, cod
     shown = result.topics[result.topics["topic"] >= 0]
     assert shown["topic"].tolist() == [0, 1]
     assert result.params.max_topics == 2 and result.parameters()["max_topics"] == 2
-    assert any(f"merged into 2 topics" in n for n in result.notes)
+    assert any("merged into 2 topics" in n for n in result.notes)
     assert shown["keywords"].str.len().gt(0).all() and shown["subcode"].str.contains(".").all()
     assert int(result.topics["size"].sum()) == len(segs)
 
@@ -371,3 +371,25 @@ def test_cli_topics_n_caps_the_table(topics_store, capsys):
     assert main(["topics", "--db", str(topics_store.path), "--seed", "7", "--topics", "3"]) == 0
     printed = capsys.readouterr().out
     assert "3 topics (" in printed and "merged into 3 topics" in printed
+
+
+def test_topics_on_a_store_never_coded_use_the_default_encoder(tmp_path, nlp):
+    """With no code run to follow, `topics` embeds with the default route (onnx), as `code`
+    would, not with PyTorch: the store then holds one route's vectors, not two."""
+    import sqlite3
+
+    from conftest import SAMPLES
+    from qual.cli import main
+    from qual.project import ingest
+    from qual.store import Store
+
+    db = tmp_path / "qual.db"
+    with Store(db) as store:
+        files = sorted(SAMPLES.glob("interview_0[1-3]*"))
+        assert not ingest(files, store, nlp=nlp).failures
+    assert main(["topics", "--db", str(db), "--seed", "7"]) == 0
+    with sqlite3.connect(db) as con:
+        (name,), = con.execute("SELECT model_name FROM runs WHERE kind = 'topics'")
+        keys = {k for (k,) in con.execute("SELECT DISTINCT model FROM embeddings")}
+    assert name.endswith("all-MiniLM-L6-v2+onnx")
+    assert keys and all("+onnx@" in k for k in keys)
