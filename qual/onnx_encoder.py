@@ -71,8 +71,8 @@ class OnnxEmbedder:
 
     ``source`` is the PyTorch ``Embedder`` of the same folder (its ``version`` names the cache
     folder; it loads the model only to export). ``cache_dir`` defaults to the per-user cache;
-    with the cache turned off (``QUAL_CACHE_DIR=off``) the export lives in a temporary folder
-    for this process only. ``exported`` is True when this construction had to export (False
+    with the cache turned off (``QUAL_CACHE_DIR=off``) the export is made in a temporary folder
+    for this process, which is removed once the model is loaded. ``exported`` is True when this construction had to export (False
     when it reused a cache).
     """
 
@@ -86,15 +86,19 @@ class OnnxEmbedder:
         ort = _require_onnxruntime()
         self.source = source
         self.path = source.path
-        self.batch_size = batch_size or (source.batch_size if self.quantize else FP32_BATCH)
+        # texts per call to the progress bar (int8 runs each text alone; fp32's batch shape is
+        # FP32_BATCH, fixed, since a text's vector must not depend on it)
+        self.batch_size = batch_size or source.batch_size
         self.name = f"{source.name}+{self.tag}"
         self.version = f"{source.version}.{self.recipe}"
+        temporary = None
         if cache_dir is None:
             from .embed import machine_cache_dir
 
             base = machine_cache_dir()
-            cache_dir = (Path(base) / "onnx") if base is not None else Path(
-                tempfile.mkdtemp(prefix="qual-onnx-"))
+            if base is None:        # cache off: export for this process, then remove it
+                temporary = Path(tempfile.mkdtemp(prefix="qual-onnx-"))
+            cache_dir = (Path(base) / "onnx") if base is not None else temporary
         self.folder = Path(cache_dir) / f"{source.version}-{self.recipe}"
         self.exported = False
         if not (self.folder / self.model_file).exists():
@@ -117,6 +121,8 @@ class OnnxEmbedder:
         tok.enable_truncation(max_length=self.max_seq_length)
         tok.no_padding()     # padded per batch, to that batch's longest text
         self._tokenizer = tok
+        if temporary is not None:   # the session and tokenizer hold the model in memory now
+            shutil.rmtree(temporary, ignore_errors=True)
 
     @property
     def key(self) -> str:
@@ -164,7 +170,7 @@ class OnnxEmbedder:
                                padding=True, return_tensors="pt")
             args = (sample["input_ids"], sample["attention_mask"],
                     sample.get("token_type_ids", torch.zeros_like(sample["input_ids"])))
-            fp32 = work / "model_fp32.onnx"
+            fp32 = work / FP32_MODEL_FILE
             axes = {0: "batch", 1: "tokens"}
             module = Sentence(transformer).eval()
             with torch.no_grad(), warnings.catch_warnings():
@@ -178,7 +184,7 @@ class OnnxEmbedder:
             if self.quantize:
                 self._quantize(fp32, work / self.model_file)
                 fp32.unlink()
-                for extra in work.glob("model_fp32.onnx*"):
+                for extra in work.glob(f"{FP32_MODEL_FILE}*"):
                     extra.unlink()
             shutil.copy(self.path / "tokenizer.json", work / "tokenizer.json")
             (work / "meta.json").write_text(json.dumps({
@@ -212,7 +218,7 @@ class OnnxEmbedder:
     def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
         """Unit-normalised float32 vectors, one row per text, bitwise the same for a text
         whatever else is encoded with it. Texts are grouped by their token count rounded up
-        to ``FP32_WIDTH`` and run ``batch_size`` at a time in batches of exactly that shape
+        to ``FP32_WIDTH`` and run ``FP32_BATCH`` at a time in batches of exactly that shape
         (a last, short batch is filled with padding rows): in fp32 the attention mask hides
         padded positions, and a fixed shape keeps the arithmetic of each row the same."""
         from .embed import progress
@@ -226,7 +232,7 @@ class OnnxEmbedder:
         for i, enc in enumerate(encs):
             width = -(-max(len(enc.ids), 1) // FP32_WIDTH) * FP32_WIDTH
             buckets.setdefault(width, []).append(i)
-        rows = self.batch_size
+        rows = FP32_BATCH
         with progress(len(texts), f"embedding ({self.tag})", enabled=show_progress) as bar:
             for width in sorted(buckets):
                 members = buckets[width]

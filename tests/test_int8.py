@@ -110,25 +110,29 @@ def test_a_text_gets_the_same_vector_whatever_it_is_encoded_with(int8):
     assert long.shape == (1, 384) and np.isfinite(long).all()
 
 
+def _qual(*args, cache, cwd):
+    """``python -m qual ARGS`` as a user runs it, with ``cache`` as the per-user cache folder;
+    fails the test (showing stderr) unless it exits 0."""
+    out = subprocess.run([sys.executable, "-m", "qual", *map(str, args)], cwd=cwd,
+                         env={**os.environ, "QUAL_CACHE_DIR": str(cache)}, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return out
+
+
 def test_code_and_topics_take_encoder_int8(int8, int8_cache, tmp_path):
     """`code --encoder int8` records the int8 model on the run and caches its vectors under
     the int8 key; a later `topics` follows the code run's encoder and embeds nothing again."""
     import sqlite3
 
-    env = {**os.environ, "QUAL_CACHE_DIR": str(int8_cache)}
     db = tmp_path / "qual.db"
-    out = subprocess.run([sys.executable, "-m", "qual", "code", str(SAMPLE), "--db", str(db),
-                          "--encoder", "int8"], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
+    out = _qual("code", SAMPLE, "--db", db, "--encoder", "int8", cache=int8_cache, cwd=tmp_path)
     assert f"model {int8.name} ({int8.version})" in out.stdout
     with sqlite3.connect(db) as con:
         keys = {k for (k,) in con.execute("SELECT DISTINCT model FROM embeddings")}
     assert keys == {int8.key}
 
-    out = subprocess.run([sys.executable, "-m", "qual", "topics", "--db", str(db)], cwd=tmp_path,
-                         env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
+    out = _qual("topics", "--db", db, cache=int8_cache, cwd=tmp_path)
     assert "embedding with" not in out.stdout + out.stderr       # the code run's vectors
     with sqlite3.connect(db) as con:
         (name,), = con.execute("SELECT model_name FROM runs WHERE kind = 'topics'")
@@ -200,6 +204,18 @@ def test_onnx_is_the_default_and_gives_pytorchs_vectors(onnx32, embedder, int8_c
     assert onnx32.folder.name == f"{embedder.version}-f1"
 
 
+def test_with_the_cache_off_the_export_is_not_left_behind(onnx32, embedder, monkeypatch):
+    """QUAL_CACHE_DIR=off: each process exports for itself (the default route would otherwise
+    leave ~90 MB in the temporary folder on every run); the folder is gone once the model is
+    loaded, and the vectors are the cached export's, bit for bit."""
+    from qual.onnx_encoder import OnnxEmbedder
+
+    monkeypatch.setenv("QUAL_CACHE_DIR", "off")
+    enc = OnnxEmbedder(embedder)
+    assert enc.exported and not enc.folder.exists() and not enc.folder.parent.exists()
+    assert np.array_equal(enc.encode(TEXTS), onnx32.encode(TEXTS))
+
+
 def test_a_model_that_does_not_mean_pool_is_refused(embedder, tmp_path):
     """The exported graph mean-pools; a folder whose pooling is the CLS token must not get
     mean-pooled vectors under its name: one ModelError naming --encoder fp32, no export left."""
@@ -238,15 +254,9 @@ def test_topics_after_a_pytorch_code_run_reuse_its_vectors(onnx32, int8_cache, t
     follows that run (not the default onnx route) and embeds nothing again."""
     import sqlite3
 
-    env = {**os.environ, "QUAL_CACHE_DIR": str(int8_cache)}
     db = tmp_path / "qual.db"
-    out = subprocess.run([sys.executable, "-m", "qual", "code", str(SAMPLE), "--db", str(db),
-                          "--encoder", "fp32"], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    out = subprocess.run([sys.executable, "-m", "qual", "topics", "--db", str(db)], cwd=tmp_path,
-                         env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
+    _qual("code", SAMPLE, "--db", db, "--encoder", "fp32", cache=int8_cache, cwd=tmp_path)
+    out = _qual("topics", "--db", db, cache=int8_cache, cwd=tmp_path)
     assert "embedding with" not in out.stdout + out.stderr
     with sqlite3.connect(db) as con:
         names = dict(con.execute("SELECT kind, model_name FROM runs"))
