@@ -5,7 +5,7 @@
 Generates an interview of N paragraphs (a bold "Name:" label and the utterance in each, as
 Word transcripts are usually typed) as .docx, and the same conversation as .txt, reads both
 with ``qual.readers.read_transcript`` (best of --repeat) and prints the two times and their
-ratio. It also checks that both give the same text and turns, and that the reader's paragraph
+ratio, then the same for ``python -m qual ingest`` of each file into a new store. It also checks that both give the same text and turns, and that the reader's paragraph
 text is python-docx's ``Paragraph.text``.
 """
 
@@ -64,6 +64,23 @@ def best_time(path: Path, repeat: int):
     return best, result
 
 
+def best_ingest(path: Path, repeat: int) -> float:
+    """Best wall time of ``python -m qual ingest`` of the one file into a new store."""
+    import subprocess
+
+    best = float("inf")
+    for k in range(repeat):
+        folder = path.parent / f"ingest-{path.suffix[1:]}-{k}"
+        folder.mkdir()
+        (folder / path.name).write_bytes(path.read_bytes())
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "qual", "ingest", str(folder),
+                        "--db", str(folder / "qual.db")], check=True, capture_output=True,
+                       cwd=Path(__file__).resolve().parent.parent)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--paragraphs", type=int, default=16000)
@@ -80,15 +97,18 @@ def main(argv=None) -> int:
 
         import docx
 
-        from qual.readers.docx import _DocxReader
+        from qual.readers.docx import _DocxReader, _Styles
 
         document = docx.Document(str(docx_path))
-        reader = _DocxReader(document)
+        reader = _DocxReader(_Styles(None))
         same_text = all(reader.paragraph(p._p)[0] == p.text for p in document.paragraphs)
+        i_txt, i_docx = best_ingest(txt_path, args.repeat), best_ingest(docx_path, args.repeat)
     print(f"{args.paragraphs} paragraphs, {len(from_txt.turns)} turns, {size:,} bytes as docx")
     print(f"txt:  {t_txt:7.2f} s")
     print(f"docx: {t_docx:7.2f} s")
     print(f"ratio docx/txt: {t_docx / t_txt:.2f}")
+    print(f"ingest (python -m qual ingest, a process each, with segmentation and the store): "
+          f"txt {i_txt:.2f} s, docx {i_docx:.2f} s, ratio {i_docx / i_txt:.2f}")
     print(f"same text and turns: {same}; paragraph text as python-docx: {same_text}")
     return 0 if same and same_text else 1
 

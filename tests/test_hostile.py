@@ -10,6 +10,7 @@ import resource
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import docx
@@ -142,8 +143,6 @@ def test_the_docx_reader_reads_text_styles_and_bold_as_python_docx_does(tmp_path
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
 
-    from qual.readers.docx import _DocxReader
-
     d = docx.Document()
     d.add_heading("A title", 0)
     d.add_heading("A section", 1)
@@ -177,8 +176,39 @@ def test_the_docx_reader_reads_text_styles_and_bold_as_python_docx_does(tmp_path
     path = tmp_path / "rich.docx"
     d.save(path)
 
+    _agrees_with_python_docx(path)
+
+    # the styles part is read by finding each looked-up style's tag in its bytes; a part the
+    # scan can't read exactly is parsed whole, and both give python-docx's answers: with a
+    # comment (parsed whole), with another style made the paragraph default (the last
+    # default wins, as python-docx has it) and with a bold character style as the default
+    with zipfile.ZipFile(path) as z:
+        styles = z.read("word/styles.xml").decode("utf-8")
+    heading_default = styles.replace('w:styleId="Heading2"', 'w:styleId="Heading2" w:default="1"')
+    assert heading_default != styles
+    strong_default = styles.replace('w:styleId="Strong"', 'w:default="1" w:styleId="Strong"')
+    assert strong_default != styles
+    for variant in (styles.replace("<w:docDefaults>", "<!-- a note --><w:docDefaults>"),
+                    heading_default, strong_default):
+        _agrees_with_python_docx(_with_part(path, "word/styles.xml", variant.encode()))
+
+
+def _with_part(path, name, data):
+    """A copy of the .docx at ``path`` with its part ``name`` replaced by ``data``."""
+    out = path.with_name(f"{path.stem}-{len(list(path.parent.iterdir()))}.docx")
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info, data if info.filename == name else src.read(info.filename))
+    return out
+
+
+def _agrees_with_python_docx(path):
+    from qual.readers.docx import _DocxReader, _open_package
+
     document = docx.Document(str(path))
-    reader = _DocxReader(document)
+    with zipfile.ZipFile(path) as archive:
+        _root, styles = _open_package(archive, path)
+    reader = _DocxReader(styles)
     for para in document.paragraphs:
         text, runs, style_id = reader.paragraph(para._p)
         assert text == para.text

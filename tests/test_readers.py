@@ -332,6 +332,39 @@ def test_text_renamed_to_docx(tmp_path):
     assert "not a Word .docx file" in read_error(f).message
 
 
+def test_docx_package_parts_missing_or_foreign(tmp_path):
+    """Only the main document and its styles are read from the package: a package without
+    styles (or with styles that do not parse) still reads, with no headings by style; a
+    missing or foreign main part is refused with the part named."""
+    import zipfile
+
+    d = docx.Document()
+    d.add_paragraph("Interviewer: How do you share data?")
+    d.add_paragraph("Respondent: Through an agreement.")
+    good = tmp_path / "good.docx"
+    d.save(good)
+
+    def variant(name, drop=(), replace=None):
+        out = tmp_path / name
+        with zipfile.ZipFile(good) as src, zipfile.ZipFile(out, "w") as dst:
+            for info in src.infolist():
+                if info.filename not in drop:
+                    dst.writestr(info.filename, (replace or {}).get(info.filename)
+                                 or src.read(info.filename))
+        return out
+
+    expected = [(x.speaker, x.role) for x in read_transcript(good).turns]
+    assert expected == [("Interviewer", "interviewer"), ("Respondent", "stakeholder")]
+    for ok in (variant("no-styles.docx", drop=("word/styles.xml",)),
+               variant("bad-styles.docx", replace={"word/styles.xml": b"<w:styles"}),
+               variant("no-package-rels.docx", drop=("_rels/.rels",))):
+        assert [(x.speaker, x.role) for x in read_transcript(ok).turns] == expected, ok.name
+    err = read_error(variant("no-document.docx", drop=("word/document.xml",)))
+    assert "main document part (word/document.xml) is missing" in err.message
+    err = read_error(variant("foreign.docx", replace={"word/document.xml": b"<workbook/>"}))
+    assert "not a Word document (workbook)" in err.message
+
+
 # ------------------------------------------------------------------------------------------
 # captions
 # ------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import io
+import posixpath
 import re
 import zipfile
 from dataclasses import dataclass
@@ -54,6 +55,114 @@ class _DocxRun:
         self.text = "".join(out)
 
 
+class _Styles:
+    """The styles part of one document, looked up as python-docx's ``get_style`` does: a
+    style id names the first ``w:style`` with that id if it is of the asked type, else (or
+    for no id) the type's default style, the last one marked ``w:default``.
+
+    A styles part written by Word or python-docx is hundreds of kilobytes of definitions, of
+    which a transcript uses two or three: parsing it whole cost more than reading the
+    transcript. So a look-up finds its ``w:style`` start tag in the bytes, and only the styles
+    looked up are parsed. A part this can't read exactly (a comment, CDATA or DOCTYPE, another
+    prefix for the main namespace, an entity or a namespace declaration in a style's tag) is
+    parsed whole instead."""
+
+    _ROOT = re.compile(rb"<w:styles(?=[\s>])([^>]*)>")
+    _UNSURE = re.compile(rb"<!|<w:style(?=[\s/>])[^>]*(?:&|xmlns)")
+    _DEFAULTS = re.compile(rb"<w:style(?=[\s/>])([^>]*\sw:default\s*=[^>]*)>")
+    _ATTR = re.compile(rb"""([^\s=]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+    _NS = b"http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+    def __init__(self, data: bytes | None):
+        from docx.oxml.simpletypes import ST_OnOff
+
+        self._on_off = ST_OnOff.convert_from_xml
+        self._data = data or b""
+        self._root = b""
+        self._defaults: dict[str, object] = {}
+        self._parsed: list | None = None      # (type, id, default, element) when parsed whole
+        root = self._ROOT.search(self._data)
+        if data and (root is None or b"&" in root.group(1)
+                     or self._attrs(root.group(1)).get(b"xmlns:w") != self._NS
+                     or self._UNSURE.search(data)):
+            self._parse_whole(data)
+        elif root is not None:
+            self._root = root.group(0)
+
+    def _attrs(self, raw: bytes) -> dict[bytes, bytes]:
+        return {m.group(1): m.group(2) if m.group(2) is not None else m.group(3)
+                for m in self._ATTR.finditer(raw)}
+
+    def _on(self, value) -> bool:
+        try:
+            return bool(value is not None and self._on_off(value))
+        except Exception:  # noqa: BLE001 - python-docx raises on a bad on/off value
+            return False
+
+    def _parse_whole(self, data: bytes) -> None:
+        from docx.oxml.parser import parse_xml
+
+        self._parsed = []
+        try:
+            root = parse_xml(data)
+        except Exception:  # noqa: BLE001 - an unreadable styles part: no styles
+            return
+        for el in root.iterchildren(_W + "style"):
+            self._parsed.append((el.get(_W + "type"), el.get(_W + "styleId"),
+                                 self._on(el.get(_W + "default")), el))
+
+    def _element(self, start: int, tag_end: int, raw: bytes):
+        """Parse the ``w:style`` whose start tag spans ``start``..``tag_end``."""
+        from docx.oxml.parser import parse_xml
+
+        if raw.endswith(b"/"):
+            end = tag_end
+        else:
+            end = self._data.find(b"</w:style>", tag_end)
+            if end < 0:
+                return None
+            end += len(b"</w:style>")
+        try:
+            return parse_xml(self._root + self._data[start:end] + b"</w:styles>")[0]
+        except Exception:  # noqa: BLE001 - a style that does not parse: no properties
+            return None
+
+    def _default(self, kind: str):
+        if not self._defaults:
+            found: dict[str, object] = {}      # type -> its last default, in one pass
+            if self._parsed is not None:
+                for type_, _sid, default, el in self._parsed:
+                    if default and type_:
+                        found[type_] = el
+            elif self._root:
+                for m in self._DEFAULTS.finditer(self._data):
+                    attrs = self._attrs(m.group(1))
+                    type_ = attrs.get(b"w:type")
+                    if type_ and self._on(attrs.get(b"w:default", b"").decode("utf-8", "replace")):
+                        found[type_.decode("utf-8", "replace")] = m
+                found = {k: self._element(m.start(), m.end(), m.group(1))
+                         for k, m in found.items()}
+            self._defaults = found or {"": None}
+        return self._defaults.get(kind)
+
+    def get(self, sid: str | None, kind: str):
+        """The ``w:style`` element python-docx would give for ``sid`` and ``kind``
+        ("paragraph", "character"), or None."""
+        if sid and self._parsed is not None:
+            for type_, style_id, _default, el in self._parsed:
+                if style_id == sid:
+                    return el if type_ == kind else self._default(kind)
+        elif sid and self._root:
+            quoted = re.escape(sid.encode("utf-8"))
+            m = re.search(rb"<w:style(?=[\s/>])([^>]*?\sw:styleId\s*=\s*(?:\"" + quoted
+                          + rb"\"|'" + quoted + rb"')[^>]*)>", self._data)
+            if m is not None:
+                if self._attrs(m.group(1)).get(b"w:type") == kind.encode():
+                    return self._element(m.start(), m.end(), m.group(1))
+                return self._default(kind)
+        return self._default(kind)
+
+
 class _DocxReader:
     """Paragraph text, styles and bold/italic of one document, read from its XML elements.
 
@@ -62,14 +171,12 @@ class _DocxReader:
     and runs an XPath query for every text access. Here each style is looked up once per style
     id (a style depends only on its id), and each run's children are read once; the results
     are what python-docx's ``Paragraph.text``, ``Run.text``, ``Run.bold``/``italic`` and
-    ``style`` give (``bench/docx_speed.py`` compares the two on generated documents)."""
+    ``style`` give (``bench/docx_speed.py`` and ``tests/test_readers.py`` compare the two)."""
 
-    def __init__(self, document):
-        from docx.enum.style import WD_STYLE_TYPE
+    def __init__(self, styles: _Styles):
         from docx.oxml.simpletypes import ST_OnOff
 
-        self._part = document.part
-        self._types = WD_STYLE_TYPE
+        self._styles = styles
         self._on_off = ST_OnOff.convert_from_xml
         self._paragraph: dict[str | None, str] = {}
         self._run: dict[str | None, tuple[bool, bool]] = {}
@@ -93,30 +200,41 @@ class _DocxReader:
         return "".join(out), runs, style
 
     def style_name(self, sid: str | None) -> str:
+        """The UI name of the paragraph style (python-docx's ``style.name``), "" if none."""
         if sid not in self._paragraph:
-            try:
-                style = self._part.get_style(sid, self._types.PARAGRAPH)
-                self._paragraph[sid] = (style.name or "") if style is not None else ""
-            except Exception:  # noqa: BLE001 - unreadable style: treat as body text
-                self._paragraph[sid] = ""
+            from docx.styles import BabelFish
+
+            el = self._styles.get(sid, "paragraph")
+            name = el.find(_W + "name") if el is not None else None
+            value = name.get(_W_VAL) if name is not None else None
+            self._paragraph[sid] = BabelFish.internal2ui(value) if value else ""
         return self._paragraph[sid]
 
     def _run_style(self, sid: str | None) -> tuple[bool, bool]:
+        """(bold, italic) set on the character style itself (python-docx's ``style.font``)."""
         if sid not in self._run:
+            el = self._styles.get(sid, "character")
+            rpr = el.find(_W_RPR) if el is not None else None
             flags = []
-            for attr in ("bold", "italic"):
-                try:
-                    style = self._part.get_style(sid, self._types.CHARACTER)
-                    flags.append(bool(getattr(style.font, attr)) if style is not None else False)
-                except Exception:  # noqa: BLE001 - a broken style is just "not bold"
-                    flags.append(False)
+            for tag in (_W + "b", _W + "i"):
+                prop = rpr.find(tag) if rpr is not None else None
+                flags.append(prop is not None and self._value(prop))
             self._run[sid] = (flags[0], flags[1])
         return self._run[sid]
 
+    def _value(self, el) -> bool:
+        """A w:b / w:i element: on unless its w:val says off (a bad value counts as off)."""
+        value = el.get(_W_VAL)
+        if value is None:
+            return True
+        try:
+            return bool(self._on_off(value))
+        except Exception:  # noqa: BLE001 - python-docx raises on a bad on/off value
+            return False
+
     def _flag(self, run: _DocxRun, el, index: int) -> bool:
-        if el is not None:                # w:b / w:i: on unless its w:val says off
-            value = el.get(_W_VAL)
-            return True if value is None else self._on_off(value)
+        if el is not None:
+            return self._value(el)
         sid = run.style.get(_W_VAL) if run.style is not None else None
         return self._run_style(sid)[index]
 
@@ -219,6 +337,56 @@ def _docx_table(table) -> list[_DocPara]:
     return out
 
 
+_RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
+
+
+def _relations(archive: zipfile.ZipFile, names: dict[str, str], part: str) -> dict[str, str]:
+    """Relationship type (its last path step, e.g. "officeDocument", "styles") -> the target
+    part's name in the archive, for ``part`` ("" for the package), internal targets only."""
+    from docx.oxml.parser import parse_xml
+
+    folder, base = posixpath.split(part)
+    rels = names.get(posixpath.join(folder, "_rels", base + ".rels").lower())
+    out: dict[str, str] = {}
+    if rels is None:
+        return out
+    for rel in parse_xml(archive.read(rels)).iterchildren(_RELS):
+        kind, target = rel.get("Type", ""), rel.get("Target", "")
+        if rel.get("TargetMode") == "External" or not target:
+            continue
+        name = target.lstrip("/") if target.startswith("/") else \
+            posixpath.normpath(posixpath.join(folder, target))
+        out.setdefault(kind.rsplit("/", 1)[-1], name)
+    return out
+
+
+def _open_package(archive: zipfile.ZipFile, path: Path):
+    """The main document's root element (parsed as python-docx parses it) and its styles.
+
+    Only the two parts a transcript needs are read: ``docx.Document`` parses every XML part of
+    the package (the styles alone are ~350 kB in python-docx's template), which took longer
+    than reading the transcript."""
+    from docx.oxml.parser import parse_xml
+
+    names = {info.filename.lower(): info.filename for info in archive.infolist()}
+    main = _relations(archive, names, "").get("officeDocument", "word/document.xml")
+    if main.lower() not in names:
+        raise ReadError(f"not a Word .docx file: its main document part ({main}) is missing",
+                        path=path)
+    root = parse_xml(archive.read(names[main.lower()]))
+    if root.tag != _W + "document":
+        raise ReadError("not a Word .docx file: its main part is not a Word document "
+                        f"({_local_name(root.tag)})", path=path)
+    styles = _relations(archive, names, main).get("styles")
+    data = archive.read(names[styles.lower()]) if styles and styles.lower() in names else None
+    return root, _Styles(data)
+
+
+def _local_name(tag: str) -> str:
+    """An element's tag without its namespace."""
+    return tag.rsplit("}", 1)[-1]
+
+
 def _parse_docx(data: bytes, path: Path, max_bytes: int) -> _Builder:
     if not data.startswith(b"PK"):
         raise ReadError("not a Word .docx file (a .docx is a zip archive and this is not one; "
@@ -233,18 +401,18 @@ def _parse_docx(data: bytes, path: Path, max_bytes: int) -> _Builder:
         raise ReadError(f"this .docx unpacks to {unpacked:,} bytes, over 4 x the limit of "
                         f"{max_bytes:,} bytes (max_bytes)", path=path)
     try:
-        import docx
         from docx.table import Table
 
-        document = docx.Document(io.BytesIO(data))
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            root, styles = _open_package(archive, path)
         items: list[_DocPara] = []
-        reader = _DocxReader(document)
-        body = document.element.body
+        reader = _DocxReader(styles)
+        body = root.find(_W + "body")
         # the body's paragraphs and tables in order, as python-docx's iter_inner_content
         # gives them, without a wrapper object per paragraph
-        for el in body.iterchildren(_W_P, _W_TBL):
+        for el in (body.iterchildren(_W_P, _W_TBL) if body is not None else ()):
             if el.tag == _W_TBL:
-                items.extend(_docx_table(Table(el, document._body)))
+                items.extend(_docx_table(Table(el, None)))
             else:
                 items.append(_docx_paragraph(el, reader))
     except ReadError:
