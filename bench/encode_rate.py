@@ -30,6 +30,7 @@ from qual.project import code, ingest  # noqa: E402
 from qual.codebook import load_codebook  # noqa: E402
 from qual.embed import make_embedder  # noqa: E402
 from qual.store import Store  # noqa: E402
+from machine import describe  # noqa: E402
 
 
 def main(argv=None):
@@ -44,7 +45,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     paths = args.paths
     embedder = make_embedder(None, args.encoder)
-    print(f"encoder {args.encoder}: {embedder.key}")
+    print(f"encoder {args.encoder}: {embedder.key}; machine: {describe()}")
     embedder.encode(["warm up the model"])
     codebook = load_codebook()
     with tempfile.TemporaryDirectory() as tmp:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import tempfile
 import time
@@ -48,6 +47,7 @@ from qual.embed import CachedEmbedder, Embedder  # noqa: E402
 from qual.evaluate import agreement, read_labelled_csv  # noqa: E402
 from qual.onnx_encoder import Int8Embedder, OnnxEmbedder  # noqa: E402
 from qual.store import Store, VectorCache  # noqa: E402
+from machine import describe  # noqa: E402
 
 INQUIRY = REPO.parent / "shared" / "data" / "inquiry"
 
@@ -138,14 +138,14 @@ def main(argv=None) -> int:
                          "Inquiry transcripts")
     args = ap.parse_args(argv)
 
-    threads = os.cpu_count()
     fp32 = Embedder()
     routes = {"fp32": fp32}
     for name, cls in (("onnx", OnnxEmbedder), ("int8", Int8Embedder)):
         t0 = time.perf_counter()
         routes[name] = cls(fp32)
         print(f"{name} model: {routes[name].folder} ({'exported now' if routes[name].exported else 'from the cache'},"
-              f" {time.perf_counter() - t0:.1f} s); {threads} cores")
+              f" {time.perf_counter() - t0:.1f} s)")
+    print(f"machine: {describe()}")
     texts = scale_texts(args.scale) if args.scale else segment_texts()
     words = sum(len(t.split()) for t in texts) / len(texts)
     where = (f"{args.scale} generated one-hour interviews" if args.scale

@@ -40,6 +40,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from machine import describe  # noqa: E402  (bench/machine.py, beside this file)
+
 INQUIRY = REPO.parent / "shared" / "data" / "inquiry"
 WORDS = 9_000
 SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
@@ -155,6 +157,7 @@ def main(argv=None) -> int:
               f"questions of {info['files']} hearings: {info['words'] / args.n:,.0f} words and "
               f"{info['paragraphs'] / args.n:.0f} turns each (written in "
               f"{time.perf_counter() - t0:.1f} s)")
+        print(f"machine: {describe()}")
         logs = root / "logs"
         logs.mkdir()
         # warm-up (not reported): the codebook's vectors into the per-user cache, the int8 export

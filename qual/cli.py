@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "without coding. `code` does this and then codes.")
     _add_ingest_options(p)
     add_db_option(p)
-    p.set_defaults(func=cmd_ingest)
+    p.set_defaults(func=cmd_ingest, segments=True)
 
     p = sub.add_parser("code", help="read, segment, embed and code transcripts",
                        description="Read transcripts (txt, md, rst, docx, vtt, srt), segment them, "
@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "calibrated probability that the whole label set is right) are marked "
                         "auto-accepted and left out of the review queue; no decision is stored "
                         "for them")
-    p.set_defaults(func=cmd_code)
+    p.set_defaults(func=cmd_code, segments=True)
 
     # Further commands live one per module in qual/commands/: each defines ORDER (position in
     # --help) and register(subparsers), and imports its heavy libraries inside the command.
@@ -255,6 +255,11 @@ def main(argv=None) -> int:
     import warnings
 
     from .errors import QualWarning
+
+    if getattr(args, "segments", False):   # it reads transcripts: spaCy, without torch's 1.6 s
+        from .segment import preload_spacy_without_torch
+
+        preload_spacy_without_torch()
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, QualWarning):

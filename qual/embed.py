@@ -228,10 +228,11 @@ class CachedEmbedder:
             by_hash = dict(zip(hashes, texts))
             missing.sort(key=lambda h: -len(by_hash[h]))  # similar lengths share a batch
             todo = [by_hash[h] for h in missing]
-            for i in range(0, len(todo), 512):   # commit as we go: a killed run keeps its work
-                part = todo[i:i + 512]
-                vectors = self.embedder.encode(part, show_progress=show_progress)
-                new = dict(zip(missing[i:i + 512], vectors))
+            parts = getattr(self.embedder, "encode_parts", None)
+            parts = parts(todo, 512, show_progress=show_progress) if parts is not None else \
+                in_parts(self.embedder, todo, 512, show_progress=show_progress)
+            for idx, vectors in parts:         # commit as we go: a killed run keeps its work
+                new = {missing[i]: v for i, v in zip(idx, vectors)}
                 self.store.put_embeddings(self.key, new)
                 cached.update(new)
             self.computed += len(missing)
@@ -239,6 +240,16 @@ class CachedEmbedder:
         if not texts:
             return np.zeros((0, self.embedder.dimension), dtype=np.float32)
         return np.vstack([cached[h] for h in hashes]).astype(np.float32)
+
+
+def in_parts(embedder, texts: list[str], part: int = 512, *, show_progress: bool = False):
+    """``embedder.encode`` over slices of ``part`` texts, yielding (positions, vectors) after
+    each, under one progress bar for all of them."""
+    with progress(len(texts), "embedding", enabled=show_progress) as bar:
+        for i in range(0, len(texts), part):
+            chunk = texts[i:i + part]
+            yield list(range(i, i + len(chunk))), embedder.encode(chunk)
+            bar.update(len(chunk))
 
 
 class _MemoryStore:

@@ -32,6 +32,33 @@ def test_help_lists_commands_and_starts_fast():
     assert "torch" not in r.stderr and "sentence_transformers" not in r.stderr
 
 
+def test_ingest_reads_with_spacy_but_never_loads_torch_and_torch_still_imports_after(tmp_path):
+    """thinc imports torch with spaCy (1.6 s of every ingest and code); the command line
+    keeps it out, and ``import torch`` must still work after (the fp32 route, the export)."""
+    script = (
+        "import sys\n"
+        "from qual.cli import main\n"
+        f"rc = main(['ingest', {str(SAMPLES)!r}, '--db', {str(tmp_path / 'q.db')!r}])\n"
+        "print('rc', rc, 'spacy', 'spacy' in sys.modules, 'torch', 'torch' in sys.modules)\n"
+        "import thinc.compat\n"
+        "import torch\n"
+        "print('has_torch', thinc.compat.has_torch, 'torch imports', bool(torch.__version__))\n")
+    r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "rc 0 spacy True torch False" in r.stdout
+    assert "has_torch False torch imports True" in r.stdout
+
+    # with a second thread in the process (the review app), nothing is blocked
+    script = ("import sys, threading, time\n"
+              "threading.Thread(target=time.sleep, args=(2,), daemon=True).start()\n"
+              "from qual.segment import preload_spacy_without_torch\n"
+              "print('preloaded', preload_spacy_without_torch(), 'spacy' in sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                       text=True, timeout=300)
+    assert "preloaded False False" in r.stdout, r.stderr
+
+
 def test_code_samples_from_another_folder_then_rerun_embeds_nothing(tmp_path):
     db = tmp_path / "q.db"
     r = _run("code", str(SAMPLES), "--db", str(db), cwd=tmp_path)

@@ -204,6 +204,33 @@ def test_onnx_is_the_default_and_gives_pytorchs_vectors(onnx32, embedder, int8_c
     assert onnx32.folder.name == f"{embedder.version}-f1"
 
 
+def test_the_store_gets_the_vectors_in_parts_and_bitwise_as_one_encode(onnx32, real_answers):
+    """CachedEmbedder stores as it goes (a killed run keeps its work), in parts of 512 texts
+    from one batching over all the texts it lacks; each text's stored vector is the one a
+    single ``encode`` gives, and every text is stored once."""
+    from qual.embed import CachedEmbedder, _MemoryStore, in_parts
+
+    class Counting(_MemoryStore):
+        def __init__(self):
+            super().__init__()
+            self.writes = []
+
+        def put_embeddings(self, model, vectors):
+            self.writes.append(len(vectors))
+            super().put_embeddings(model, vectors)
+
+    words = [w.strip(".,;:?!") for text in real_answers for w in text.split()]
+    texts = list(dict.fromkeys(" ".join(words[i:i + 3 + i % 40]) for i in range(1300)))
+    store = Counting()
+    got = CachedEmbedder(onnx32, store).encode(texts)
+    assert np.array_equal(got, onnx32.encode(texts))
+    assert sum(store.writes) == len(texts) and len(store.writes) >= 2
+    assert all(n >= 512 for n in store.writes[:-1])
+    # the generic slices (PyTorch and int8) give positions that cover every text once
+    seen = [i for idx, vec in in_parts(onnx32, texts[:700], 512) for i in idx]
+    assert seen == list(range(700))
+
+
 def test_with_the_cache_off_the_export_is_not_left_behind(onnx32, embedder, monkeypatch):
     """QUAL_CACHE_DIR=off: each process exports for itself (the default route would otherwise
     leave ~90 MB in the temporary folder on every run); the folder is gone once the model is
