@@ -208,10 +208,27 @@ def protect() -> None:
         st.stop()
 
 
+# what app.py imports, and what Streamlit imports on a first table: loaded before the server
+# starts, so the first reviewer of a new app process does not wait on them (~1 s)
+_APP_MODULES = ("pandas", "pyarrow", "streamlit.elements.arrow", "qual.access", "qual.review",
+                "qual.topicview", "qual.export", "qual.store")
+
+
+def _warm() -> None:
+    import importlib
+
+    for name in _APP_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:      # the app says what is missing when it needs it
+            pass
+
+
 def run_streamlit(argv: list[str] | None = None) -> int:
     """``streamlit ARGV...`` with the guard installed before the server starts (used by
     ``python -m qual review``)."""
     install()
+    _warm()
     from streamlit.web import cli
 
     sys.argv = ["streamlit", *(sys.argv[1:] if argv is None else argv)]
