@@ -103,17 +103,12 @@ def _codebook(path: str | None):
         return load_codebook()
 
 
-@st.cache_resource(show_spinner=False)
-def _coding_cache(db: str) -> R.CodingCache:
-    return R.CodingCache()
-
-
 def coding(store) -> pd.DataFrame:
     """The effective coding, one for every session of this store (R.CodingCache): read
     again when documents, runs or segments (a split or merge) changed; after decisions only
     their segments' rows are brought up to date, so a decision costs the same at any corpus
     size (see bench/review_bench.py)."""
-    return _coding_cache(str(Path(DB).resolve())).coding(store)
+    return R.shared_coding_cache(DB).coding(store)
 
 
 def md(text) -> str:

@@ -222,6 +222,11 @@ def _warm() -> None:
             importlib.import_module(name)
         except ImportError:      # the app says what is missing when it needs it
             pass
+    try:                          # and the store's effective coding, in the background
+        from qual.review import warm_up
+    except ImportError:
+        return
+    warm_up(os.environ.get("QUAL_DB"))
 
 
 def run_streamlit(argv: list[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -252,6 +253,40 @@ class CodingCache:
                 coding.loc[labels, col] = part[col].to_numpy()
         self.updates += 1
         return _Cached(s.segments, decisions, s.machine, coding, s.rows, s.carriers)
+
+
+_SHARED: dict[str, "CodingCache"] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_coding_cache(db) -> "CodingCache":
+    """The one :class:`CodingCache` of this process for the store at ``db`` (by its resolved
+    path): every session of the review app shares it, and ``python -m qual review`` fills it
+    before the first reviewer arrives (:func:`warm_up`)."""
+    key = str(Path(db).resolve())
+    with _SHARED_LOCK:
+        return _SHARED.setdefault(key, CodingCache())
+
+
+def warm_up(db) -> threading.Thread | None:
+    """Build the effective coding of the store at ``db`` in a background thread, so that the
+    first session of a new review app does not wait on it (0.45 s at 100 interviews). Only
+    reads; an absent, damaged or unreadable store is left for the app to report."""
+    if not db or not Path(db).is_file():
+        return None
+
+    def fill() -> None:
+        from .store import Store
+
+        try:
+            with Store(db, create=False) as store:
+                shared_coding_cache(db).coding(store)
+        except Exception:  # noqa: BLE001 - the app shows the store's problem to the reviewer
+            pass
+
+    thread = threading.Thread(target=fill, name="qual-review-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def reviewer_examples(store) -> pd.DataFrame:

@@ -192,6 +192,32 @@ def test_the_coding_cache_follows_every_decision_and_every_session(coded_store, 
         (a, "ann", "reject"), (b, "ann", "recode"), (c, "bob", "accept"), (a, "bob", "undo")]
 
 
+def test_the_app_process_builds_the_coding_before_the_first_reviewer(coded_store, monkeypatch,
+                                                                     tmp_path):
+    """``qual review`` fills the process's shared coding in the background; the first
+    session then shows its first card from it (no second reading), and a decision made there
+    is brought into the same cache. A missing or non-store file is left alone."""
+    thread = R.warm_up(coded_store.path)
+    thread.join(60)
+    cache = R.shared_coding_cache(coded_store.path)
+    assert cache.rebuilds == 1 and (cache.rebuilds, cache.updates) == (1, 0)
+    pd.testing.assert_frame_equal(cache.coding(coded_store), _whole(coded_store))
+    at = _app(coded_store.path, monkeypatch, reviewer="ann")
+    assert cache.rebuilds == 1                       # the first card came from the warm-up
+    sid = _sid(at)
+    at.button(key="reject").click().run()
+    assert not at.exception, at.exception
+    assert (cache.rebuilds, cache.updates) == (1, 1)
+    assert _decisions(coded_store.path)["segment_id"].tolist() == [sid]
+
+    assert R.warm_up(tmp_path / "absent.db") is None and not (tmp_path / "absent.db").exists()
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database")
+    R.warm_up(junk).join(60)
+    assert junk.read_bytes() == b"not a database"
+    assert R.shared_coding_cache(junk).rebuilds == 0
+
+
 def test_a_batch_of_decisions_is_read_whole(coded_store):
     cache = R.CodingCache()
     cache.MAX_UPDATE = 2                           # an import of more decisions than this
