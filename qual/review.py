@@ -292,9 +292,12 @@ def warm_up(db) -> threading.Thread | None:
 def reviewer_examples(store) -> pd.DataFrame:
     """Reviewer-decided segments as labelled examples for ``EmbeddingCoder.fit``:
     columns ``text, themes, subcodes, polarity`` (the reviewer's latest coding)."""
+    columns = ["text", "themes", "subcodes", "polarity"]
+    if store.change_stamp()[1][0] == 0:   # no decision yet: skip reading the whole coding
+        return pd.DataFrame(columns=columns)
     df = effective_coding(store, role=None)
     df = df[df["source"] == "reviewer"]
-    return df[["text", "themes", "subcodes", "polarity"]].reset_index(drop=True)
+    return df[columns].reset_index(drop=True)
 
 
 def coding_of(row) -> dict:
