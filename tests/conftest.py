@@ -111,6 +111,16 @@ def chromium() -> str:
     return require_chromium()
 
 
+def python_c(script: str, *, timeout: float = 300, env=None):
+    """``python -c SCRIPT`` in a fresh interpreter from the repository (for what a new process
+    imports or loads); returns the CompletedProcess with text output."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
 def free_port() -> int:
     import socket
 

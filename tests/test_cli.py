@@ -11,7 +11,7 @@ import pytest
 from qual.cli import main
 from qual.store import Store
 
-from conftest import INQUIRY, REPO, SAMPLES
+from conftest import INQUIRY, REPO, SAMPLES, python_c
 
 
 def _run(*args, cwd=None):
@@ -43,8 +43,7 @@ def test_ingest_reads_with_spacy_but_never_loads_torch_and_torch_still_imports_a
         "import thinc.compat\n"
         "import torch\n"
         "print('has_torch', thinc.compat.has_torch, 'torch imports', bool(torch.__version__))\n")
-    r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                       text=True, timeout=300)
+    r = python_c(script)
     assert r.returncode == 0, r.stderr
     assert "rc 0 spacy True torch False" in r.stdout
     assert "has_torch False torch imports True" in r.stdout
@@ -54,8 +53,7 @@ def test_ingest_reads_with_spacy_but_never_loads_torch_and_torch_still_imports_a
               "threading.Thread(target=time.sleep, args=(2,), daemon=True).start()\n"
               "from qual.segment import preload_spacy_without_torch\n"
               "print('preloaded', preload_spacy_without_torch(), 'spacy' in sys.modules)\n")
-    r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                       text=True, timeout=300)
+    r = python_c(script)
     assert "preloaded False False" in r.stdout, r.stderr
 
 

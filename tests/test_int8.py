@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import python_c
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "transcripts" / "interview_01_central_department.txt"
 TEXTS = ["We could not get the data from the department in time for the briefing.",
@@ -66,8 +68,7 @@ def test_a_cached_export_encodes_without_torch(int8, int8_cache):
             "v = e.encode(['a sentence'])\n"
             "assert not e.exported and v.shape == (1, 384)\n"
             "print(sorted(m for m in ('torch', 'sentence_transformers') if m in sys.modules))\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                         text=True, timeout=120)
+    out = python_c(code, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 

@@ -306,8 +306,8 @@ def test_loading_the_model_after_bertopic_prints_no_weights_bar():
     """``topics`` imports BERTopic (and so transformers) before the embedding model loads;
     transformers' own "Loading weights" tqdm bar must stay silent, as it does for ``code``."""
     import os
-    import subprocess
-    import sys
+
+    from conftest import python_c
 
     env = {k: v for k, v in os.environ.items()
            if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY")}
@@ -315,8 +315,7 @@ def test_loading_the_model_after_bertopic_prints_no_weights_bar():
               "_import_bertopic_quietly()\n"
               "from qual.embed import Embedder\n"
               "Embedder().model\n")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env=env, timeout=300)
+    result = python_c(script, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Loading weights" not in result.stderr, result.stderr[-2000:]
 
