@@ -448,6 +448,89 @@ class HybridCoder:
         """Every codebook text ``fit`` embeds (examples, polarity examples, reference sets)."""
         return list(dict.fromkeys(self._pool(None)["text"]))
 
+    # -- a fit kept on disk (qual.fitted.fit_or_load) ---------------------------------------
+    def fit_key(self, examples: pd.DataFrame | None = None, *, exclude_texts=()) -> str | None:
+        """The key of ``fit(examples, exclude_texts=...)``: a hash of the parameters, the
+        codebook, the encoder's key, every training row and the library versions; None when
+        the encoder has no key (its vectors cannot be named)."""
+        from importlib.metadata import version
+
+        from .fitted import fit_key
+
+        encoder_key = getattr(self.encoder, "key", None)
+        if not encoder_key:
+            return None
+        cb = self.codebook
+        pool = self._pool(examples, exclude_texts)
+        cols = ["text", "themes", "subcode", "polarity", "weight", "group", "kind"]
+        return fit_key({
+            "coder": type(self).__name__, "params": self.get_params(),
+            "codebook": [cb.version, cb.theme_ids, cb.subcode_ids, sorted(cb.polarity)],
+            "encoder": encoder_key, "rows": pool[cols].to_numpy().tolist(),
+            "libraries": [version(p) for p in ("scikit-learn", "numpy", "scipy")]})
+
+    def state(self) -> tuple[dict, dict]:
+        """``(meta, arrays)``: the fitted coder as JSON-able values and NumPy arrays."""
+        if not hasattr(self, "theme_models_"):
+            raise RuntimeError("call fit() before state()")
+        models = {f"theme:{t}": m for t, m in self.theme_models_.items()}
+        models["polarity"] = self.polarity_model_
+        if self.gate_model_ is not None:
+            models["gate"] = self.gate_model_
+        subcodes = {}
+        for t, m in self.subcode_models_.items():
+            if isinstance(m, str):
+                subcodes[t] = m
+            else:
+                models[f"subcode:{t}"] = m
+        arrays = {"vocabulary": np.asarray(self.vectorizer_.vocabulary, dtype=str),
+                  "idf": self.vectorizer_.idf,
+                  "stop_words": np.asarray(sorted(self.vectorizer_.stop_words), dtype=str)}
+        for name, m in models.items():
+            arrays[f"{name}.coef"], arrays[f"{name}.intercept"] = m.coef_, m.intercept_
+            arrays[f"{name}.classes"] = m.classes_
+        meta = {"coder": type(self).__name__, "params": self.get_params(),
+                "themes": self.codebook.theme_ids, "models": sorted(models),
+                "subcodes": subcodes, "calibrators": self.calibrators_,
+                "gate_threshold": self.gate_threshold_,
+                "gate_calibrator": self.gate_calibrator_,
+                "counts": [self.n_labelled_, self.n_reference_, self.n_training_rows_]}
+        return meta, arrays
+
+    def load_state(self, meta: dict, arrays: dict) -> "HybridCoder":
+        """Become the coder :meth:`state` described (``ValueError`` when it does not fit this
+        coder's parameters and codebook, or is not whole)."""
+        from .fitted import Linear, Tfidf
+
+        theme_ids = self.codebook.theme_ids
+        if (meta.get("coder") != type(self).__name__ or meta.get("params") != self.get_params()
+                or meta.get("themes") != theme_ids):
+            raise ValueError("a fit of another coder, parameters or codebook")
+        vec = Tfidf(arrays["vocabulary"], arrays["idf"], arrays["stop_words"])
+        models = {name: Linear(arrays[f"{name}.coef"], arrays[f"{name}.intercept"],
+                               arrays[f"{name}.classes"]) for name in meta["models"]}
+        width = {m.coef_.shape[1] for n, m in models.items() if not n.startswith("subcode:")}
+        dims = {m.coef_.shape[1] for n, m in models.items() if n.startswith("subcode:")}
+        if len(width) != 1 or (dims and dims != {width.pop() - len(vec)}) or "polarity" not in models:
+            raise ValueError("the saved models do not fit together")
+        themes = {n.split(":", 1)[1] for n in models if n.startswith("theme:")}
+        if not themes <= set(theme_ids) or not set(meta["calibrators"]) <= themes:
+            raise ValueError("the saved models name other themes")
+        self.vectorizer_ = vec
+        self.theme_models_ = {t: models[f"theme:{t}"] for t in theme_ids if t in themes}
+        self.polarity_model_ = models["polarity"]
+        self.gate_model_ = models.get("gate")
+        self.subcode_models_ = {**{n.split(":", 1)[1]: m for n, m in models.items()
+                                   if n.startswith("subcode:")},
+                                **{t: str(s) for t, s in meta["subcodes"].items()}}
+        self.calibrators_ = {t: (float(a), float(b)) for t, (a, b) in meta["calibrators"].items()}
+        g = meta["gate_calibrator"]
+        self.gate_calibrator_ = None if g is None else (float(g[0]), float(g[1]))
+        t = meta["gate_threshold"]
+        self.gate_threshold_ = None if t is None else float(t)
+        self.n_labelled_, self.n_reference_, self.n_training_rows_ = map(int, meta["counts"])
+        return self
+
     # -- features -------------------------------------------------------------------------
     def _features(self, texts, embeddings=None):
         from scipy.sparse import csr_matrix, hstack
@@ -463,11 +546,15 @@ class HybridCoder:
         ``text``, ``themes``, optionally ``subcodes``, ``polarity``), e.g. reviewer
         decisions. Reference rows whose text is in ``exclude_texts`` are left out (an
         evaluation never learns from its own gold answers)."""
+        return self._fit_pool(self._pool(examples, exclude_texts))
+
+    def _fit_pool(self, pool: pd.DataFrame) -> "HybridCoder":
         from scipy.sparse import csr_matrix, hstack
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
-        pool = self._pool(examples, exclude_texts)
+        from .fitted import Linear, Tfidf
+
         self.n_reference_ = int((pool["kind"] == "reference").sum())
         texts = pool["text"].tolist()
         unique = list(dict.fromkeys(texts))
@@ -475,9 +562,10 @@ class HybridCoder:
         index = {t: i for i, t in enumerate(unique)}
         E = vectors[[index[t] for t in texts]]
         themed = pool["themes"].notna().to_numpy()
-        self.vectorizer_ = TfidfVectorizer(ngram_range=(1, 2), min_df=self.min_df,
-                                           sublinear_tf=True, stop_words="english")
-        self.vectorizer_.fit([t for t, m in zip(texts, themed) if m])
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=self.min_df,
+                                     sublinear_tf=True, stop_words="english")
+        vectorizer.fit([t for t, m in zip(texts, themed) if m])
+        self.vectorizer_ = Tfidf.of(vectorizer)     # applied without scikit-learn
         X = hstack([self.vectorizer_.transform(texts), csr_matrix(E)]).tocsr()
         w = pool["weight"].to_numpy(dtype=float)
         theme_ids = self.codebook.theme_ids
@@ -499,15 +587,20 @@ class HybridCoder:
         # polarity of themed rows only (see the class docstring); a none segment is neutral
         pol = (pool["polarity"].isin(list(self.codebook.polarity))
                & pool["themes"].map(lambda ts: ts != ())).to_numpy()
-        self.polarity_model_ = lr(self.C_polarity).fit(
-            X[pol], pool["polarity"].to_numpy()[pol], sample_weight=w[pol])
+        self.polarity_model_ = Linear.of(lr(self.C_polarity).fit(
+            X[pol], pool["polarity"].to_numpy()[pol], sample_weight=w[pol]))
         sub = pool["subcode"].notna().to_numpy()
-        self.subcode_models_ = fit_subcode_models(
-            E[sub], [ts[0] for ts in pool["themes"][sub]], pool["subcode"][sub].tolist(),
-            w[sub], lambda: lr(self.subcode_C), theme_ids)
+        self.subcode_models_ = {
+            t: m if isinstance(m, str) else Linear.of(m) for t, m in fit_subcode_models(
+                E[sub], [ts[0] for ts in pool["themes"][sub]], pool["subcode"][sub].tolist(),
+                w[sub], lambda: lr(self.subcode_C), theme_ids).items()}
         self.gate_model_, self.gate_threshold_, self.gate_calibrator_ = None, None, None
         if self.gate:
             self._fit_gate(X, w, pool, lr)
+        # what predict applies: plain arrays (qual.fitted), the same after a load from disk
+        self.theme_models_ = {t: Linear.of(m) for t, m in self.theme_models_.items()}
+        if self.gate_model_ is not None:
+            self.gate_model_ = Linear.of(self.gate_model_)
         self.n_training_rows_ = len(pool)
         return self
 

@@ -251,17 +251,22 @@ def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
     ``predict(texts=, embeddings=)`` and ``get_params()``."""
     check_probability(auto_accept_above)
     from .coder import make_coder
-    from .embed import CachedEmbedder, machine_cache, progress
+    from .embed import CachedEmbedder, machine_cache, machine_cache_dir, progress
     from .errors import StoreError
+    from .fitted import fit_or_load
     from .review import reviewer_examples
 
     cached = CachedEmbedder(embedder, store, machine=machine_cache())
     if coder is None or isinstance(coder, str):
         coder = make_coder(coder, codebook, cached)
-    if hasattr(coder, "codebook_texts"):
-        cached.preload(coder.codebook_texts())   # a codebook embedded before on this machine
+
+    def preload():
+        if hasattr(coder, "codebook_texts"):
+            cached.preload(coder.codebook_texts())   # a codebook embedded before on this machine
+
     examples = reviewer_examples(store)
-    coder.fit(examples)
+    # the same fit (codebook, decisions, model, parameters) is kept in the per-user cache
+    fit, fit_key = fit_or_load(coder, examples, machine_cache_dir(), prepare=preload)
     segs = store.segments(role="stakeholder")
     segs = segs[segs["document_id"].isin(document_ids)].reset_index(drop=True)
     docs = store.documents()
@@ -271,6 +276,7 @@ def code(store, codebook, embedder, document_ids: list[int], *, coder=None,
         model_name=embedder.name, model_version=embedder.version,
         coder=type(coder).__name__,
         parameters={**coder.get_params(), "reviewer_examples": len(examples),
+                    "fit": fit, "fit_key": fit_key,
                     "auto_accept_above": auto_accept_above,
                     "segmentation": sorted({p for p in docs["parameters"]})},
         input_hashes=dict(zip(docs["name"], docs["sha256"])))

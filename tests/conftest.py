@@ -35,6 +35,15 @@ def embedder():
 
 
 @pytest.fixture(scope="session")
+def memo(embedder):
+    """The session's model behind an in-memory vector cache: each text is encoded once per
+    test session, whichever module asks first (the codebook's ~1,300 texts take ~20 s)."""
+    from qual.embed import CachedEmbedder
+
+    return CachedEmbedder(embedder, None)
+
+
+@pytest.fixture(scope="session")
 def nlp():
     from qual.segment import make_nlp
 

@@ -23,7 +23,7 @@ ROOMS = [
     ("redact", ["qual.redact"]),
     ("segment", ["qual.segment"]),
     ("embed", ["qual.embed", "qual.onnx_encoder"]),
-    ("code", ["qual.coder", "qual.evaluate"]),
+    ("code", ["qual.coder", "qual.fitted", "qual.evaluate"]),
     ("topics", ["qual.topics", "qual.topicview"]),
     ("review", ["qual.review", "qual.stakeholders", "qual.agreement", "qual.audit"]),
     ("summarise and export", ["qual.summarise", "qual.export", "qual.qdpx", "qual.qdpx_import"]),

@@ -1,6 +1,7 @@
 """The per-user cache of codebook vectors: a new project does not embed the codebook again,
 the coding is the same, and transcript text never goes there."""
 
+import shutil
 import sqlite3
 
 import numpy as np
@@ -45,6 +46,9 @@ def test_second_project_takes_the_codebook_vectors_from_the_machine_cache(
     assert cached == {sha256_text(t) for t in book}
     assert not cached & {sha256_text(t) for t in segment_texts}   # transcripts stay in the store
 
+    # the fit itself is kept too (qual.fitted, tests/test_fitted.py): without it, the second
+    # project fits again, and takes the codebook's vectors from the machine cache
+    shutil.rmtree(tmp_path / "cache" / "coders")
     b, rb = _code_new_store(tmp_path / "b.db", embedder, codebook, nlp)
     assert rb["embedded"] == len(segment_texts - set(book))      # only the transcript's own texts
     assert rb["reused"] == len(set(book))                        # the codebook's, from the cache

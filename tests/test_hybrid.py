@@ -29,14 +29,6 @@ ON_TOPIC = {
 
 
 @pytest.fixture(scope="module")
-def memo(embedder):
-    """The session's model, through the store's in-memory vector cache (each text once)."""
-    from qual.embed import CachedEmbedder
-
-    return CachedEmbedder(embedder, None)
-
-
-@pytest.fixture(scope="module")
 def hybrid(codebook, memo):
     return HybridCoder(codebook, memo).fit(exclude_texts=OFF_TOPIC + list(ON_TOPIC.values()))
 
