@@ -424,10 +424,20 @@ def _parse_docx(data: bytes, path: Path, max_bytes: int) -> _Builder:
                         f"({type(exc).__name__}: {exc})", path=path) from None
 
     texts = [_clean_text(it.text, path) for it in items]
-    policy = _LabelPolicy([t.split("\n", 1)[0] for t in texts])
-    for it in items:
-        if it.bold_label:
-            policy.trusted.add(_norm(it.bold_label))
+    policy = None
+
+    def label_policy() -> _LabelPolicy:
+        """The plain-label policy of the whole file, built the first time a paragraph needs
+        it: in a transcript typed with bold labels no paragraph does, and building it reads
+        every paragraph's first line for labels (a third of reading such a file)."""
+        nonlocal policy
+        if policy is None:
+            policy = _LabelPolicy([t.split("\n", 1)[0] for t in texts])
+            for it in items:
+                if it.bold_label:
+                    policy.trusted.add(_norm(it.bold_label))
+        return policy
+
     bold_only = collections.Counter(_norm(it.bold_only) for it in items if it.bold_only)
 
     b = _Builder()
@@ -450,7 +460,7 @@ def _parse_docx(data: bytes, path: Path, max_bytes: int) -> _Builder:
             # a bold line on its own: a speaker name above the utterance, or a heading
             name = it.bold_only
             key = _norm(name)
-            if _label_shape(name) and (bold_only[key] >= 2 or key in policy.trusted
+            if _label_shape(name) and (bold_only[key] >= 2 or key in label_policy().trusted
                                        or _role_word(name) or _has_honorific(name)):
                 b.close_turn()
                 b.open_turn(name)
@@ -468,7 +478,7 @@ def _parse_docx(data: bytes, path: Path, max_bytes: int) -> _Builder:
             if body:
                 b.cur.paras.append(body)
             continue
-        m = policy.match(lines[0])
+        m = label_policy().match(lines[0])
         if m is not None:
             b.close_turn()
             b.open_turn(m.speaker, m.timestamp)
