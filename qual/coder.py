@@ -516,6 +516,14 @@ class HybridCoder:
         themes = {n.split(":", 1)[1] for n in models if n.startswith("theme:")}
         if not themes <= set(theme_ids) or not set(meta["calibrators"]) <= themes:
             raise ValueError("the saved models name other themes")
+        # every label the file could put into a coding must be one of this codebook's
+        subs = {str(c) for n, m in models.items() if n.startswith("subcode:") for c in m.classes_}
+        subs |= {str(v) for v in meta["subcodes"].values()}
+        binary = [m for n, m in models.items() if n.startswith("theme:") or n == "gate"]
+        if (not subs <= set(self.codebook.subcode_ids)
+                or not {str(c) for c in models["polarity"].classes_} <= set(self.codebook.polarity)
+                or any(m.classes_.dtype != bool for m in binary)):
+            raise ValueError("the saved models give labels this codebook does not have")
         self.vectorizer_ = vec
         self.theme_models_ = {t: models[f"theme:{t}"] for t in theme_ids if t in themes}
         self.polarity_model_ = models["polarity"]

@@ -11,9 +11,9 @@ fixed cost of every run: about 5 s, most of a re-run over an unchanged corpus.
 :func:`fit_or_load` keeps each fit in the per-user cache (``$QUAL_CACHE_DIR/coders/``) under
 a key that hashes everything the fit depends on: the coder's parameters, the codebook's
 version, the encoder's key, every training row (text, labels, weight, group: the codebook's
-examples, its reference sets and the reviewer decisions) and the versions of scikit-learn
-and NumPy. A new decision, another codebook or another model gives another key and a new
-fit. The file is an ``.npz`` of arrays and one JSON string, read with ``allow_pickle=False``:
+examples and its reference sets) and the versions of scikit-learn, NumPy and SciPy. Another
+codebook or another model gives another key and a new fit. A fit that learned from reviewer
+decisions is not kept (their words are study text, which the per-user cache never holds). The file is an ``.npz`` of arrays and one JSON string, read with ``allow_pickle=False``:
 a file that does not read back as a whole, consistent coder is ignored and fitted again.
 """
 
@@ -164,14 +164,20 @@ def _prune(folder: Path, keep: int = KEEP) -> None:
         pass                               # another process pruned it first: fine
 
 
-def fit_or_load(coder, examples, folder: Path | None, *, prepare=None) -> str:
+def fit_or_load(coder, examples, folder: Path | None, *, prepare=None) -> tuple[str, str | None]:
     """Make ``coder`` fitted on ``examples``: from ``folder`` when it holds this very fit,
     else by ``coder.fit(examples)``, which is then saved there; ``prepare()`` is called before
     a fit (not before a load). Returns ``(how, key)``: ``how`` is ``"cached"``,
     ``"fitted"`` (and saved) or ``"fitted, not cached"`` (no folder, a coder without
-    ``fit_key``, an encoder without a key, or a folder that cannot be written); ``key`` the
-    fit's key, or None."""
-    key = coder.fit_key(examples) if folder is not None and hasattr(coder, "fit_key") else None
+    ``fit_key``, an encoder without a key, labelled ``examples``, or a folder that cannot be
+    written); ``key`` the fit's key, or None.
+
+    A fit that learned from labelled rows (reviewer decisions) is never kept: its vocabulary
+    holds words and word pairs of the study's transcripts, and the per-user cache holds only
+    what the codebook teaches, never study text."""
+    cacheable = (folder is not None and hasattr(coder, "fit_key")
+                 and (examples is None or len(examples) == 0))
+    key = coder.fit_key(examples) if cacheable else None
     if key is None:
         if prepare is not None:
             prepare()

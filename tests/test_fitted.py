@@ -82,15 +82,19 @@ def test_fit_or_load_reuses_only_the_same_fit(codebook, memo, tmp_path):
     b = HybridCoder(codebook, memo)
     assert fit_or_load(b, None, tmp_path) == ("cached", key)
     assert b.n_training_rows_ == a.n_training_rows_ and b.gate_threshold_ == a.gate_threshold_
-    # a reviewer decision, other parameters, another model: another fit
-    decision = pd.DataFrame({"text": ["We never knew which datasets the other department "
-                                      "held, so nobody could ask for them."],
-                             "themes": ["processes"], "subcodes": [""], "polarity": ["barrier"]})
+    # a reviewer decision: fitted, and never kept (its words are study text)
+    decision = pd.DataFrame({"text": ["The Zyxwq department never knew which datasets we "
+                                      "held, so nobody could ask for them.",
+                                      "Zyxwq staff could not link the records in time."],
+                             "themes": ["processes", "technical"], "subcodes": ["", ""],
+                             "polarity": ["barrier", "barrier"]})
     c = HybridCoder(codebook, memo)
-    how, key2 = fit_or_load(c, decision, tmp_path)
-    assert how == "fitted" and key2 != key and c.n_labelled_ == 1
-    how, key3 = fit_or_load(HybridCoder(codebook, memo, C=2.0), None, tmp_path)
-    assert how == "fitted" and key3 not in (key, key2)
+    assert fit_or_load(c, decision, tmp_path) == ("fitted, not cached", None)
+    assert c.n_labelled_ == 2 and "zyxwq" in c.vectorizer_.vocabulary   # study text learned
+    assert len(list((tmp_path / "coders").glob("*.npz"))) == 1
+    # other parameters, another model: another fit
+    how, key2 = fit_or_load(HybridCoder(codebook, memo, C=2.0), None, tmp_path)
+    assert how == "fitted" and key2 != key
 
     class Renamed:                       # the same vectors under another model key
         def __init__(self, inner):
@@ -100,7 +104,7 @@ def test_fit_or_load_reuses_only_the_same_fit(codebook, memo, tmp_path):
             return self.inner.encode(texts)
 
     how, key4 = fit_or_load(HybridCoder(codebook, Renamed(memo)), None, tmp_path)
-    assert how == "fitted" and key4 not in (key, key2, key3)
+    assert how == "fitted" and key4 not in (key, key2)
     # no folder (the cache turned off): fitted, nothing written
     assert fit_or_load(HybridCoder(codebook, memo), None, None) == ("fitted, not cached", None)
 
@@ -120,7 +124,9 @@ def test_a_damaged_or_hostile_cached_fit_is_fitted_again_never_run(codebook, mem
     broken_shape = dict(arrays)
     broken_shape["polarity.coef"] = arrays["polarity.coef"][:, :10]
     other_meta = {**meta, "themes": ["public"]}
-    for damage in ("truncated", "pickle", "shape", "meta", "text"):
+    foreign_label = dict(arrays)          # a polarity this codebook does not have
+    foreign_label["polarity.classes"] = np.asarray(["barrier", "=HYPERLINK(\"x\")", "opportunity"])
+    for damage in ("truncated", "pickle", "shape", "meta", "label", "text"):
         if damage == "truncated":
             path.write_bytes(path.read_bytes()[:500])
         elif damage == "pickle":          # an object array, which only pickle could read
@@ -130,6 +136,8 @@ def test_a_damaged_or_hostile_cached_fit_is_fitted_again_never_run(codebook, mem
             save_state(path, meta, broken_shape)
         elif damage == "meta":
             save_state(path, other_meta, arrays)
+        elif damage == "label":
+            save_state(path, meta, foreign_label)
         else:
             path.write_text("not a zip at all")
         coder = HybridCoder(codebook, memo)
