@@ -272,6 +272,22 @@ def test_docx_plain_labels_and_line_breaks(tmp_path):
     assert t.text.startswith("Focus group 3, 9 May 2024\n\nFacilitator: ")
 
 
+def test_docx_unicode_line_separators_and_byte_order_marks_are_cleaned(tmp_path):
+    # the reader cleans all paragraphs in one pass when none needs it; one that does
+    # (a Unicode line separator, a stray byte-order mark) is still cleaned as a .txt is
+    d = docx.Document()
+    d.add_paragraph("Facilitator: What stops you sharing data?")
+    d.add_paragraph("Nadia Rahman: Fear of getting it wrong.\u2028And no\ufeff budget.")
+    d.add_paragraph("Facilitator: Anything else?")
+    d.add_paragraph("Nadia Rahman: Culture.")
+    f = tmp_path / "separators.docx"
+    d.save(f)
+    t = read_transcript(f)
+    check_offsets(t)
+    assert utterances(t)[1] == "Fear of getting it wrong.\nAnd no budget."
+    assert "\u2028" not in t.text and "\ufeff" not in t.text
+
+
 def test_docx_bold_name_on_its_own_line_and_bold_heading(tmp_path):
     d = docx.Document()
     d.add_paragraph().add_run("Barriers to sharing").bold = True       # a heading, not a turn

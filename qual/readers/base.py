@@ -95,6 +95,8 @@ _SECTION_LINE_RE = re.compile(_SECTION_RE.pattern, re.IGNORECASE | re.MULTILINE)
 _LINE_BREAKS = str.maketrans({"\u2028": "\n", "\u2029": "\n", "\x85": "\n", "\x0b": "\n",
                               "\x0c": "\n"})
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ufeff]")
+# any character _clean_text changes or counts: a text without one is returned as it is
+_UNCLEAN_RE = re.compile(r"[\r\u2028\u2029\x85\x0b\x0c\x00-\x08\x0e-\x1f\x7f\ufeff]")
 
 
 # --------------------------------------------------------------------------------------------
@@ -452,6 +454,15 @@ def _clean_text(text: str, path: Path) -> str:
         raise ReadError("this looks like a binary file (many control characters), not a text "
                         "transcript", path=path)
     return _CONTROL_RE.sub("", text)
+
+
+def _clean_texts(texts: list[str], path: Path) -> list[str]:
+    """``_clean_text`` of each text (each judged on its own for control characters), with
+    one search over all of them when none holds a character it changes, the usual case: a
+    long .docx has thousands of paragraphs."""
+    if not _UNCLEAN_RE.search("\n".join(texts)):
+        return list(texts)
+    return [_clean_text(t, path) for t in texts]
 
 
 def _json_safe(value):

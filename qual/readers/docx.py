@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import ReadError
 from .base import (_Builder, _LabelPolicy, _SECTION_RE, _TS_RE, _clean_name, _clean_text,
+                   _clean_texts,
                    _has_honorific, _label_shape, _norm, _norm_ts, _role_word, _stage_text)
 
 # --------------------------------------------------------------------------------------------
@@ -24,7 +25,7 @@ _W_R, _W_HYPERLINK, _W_T, _W_BR = _W + "r", _W + "hyperlink", _W + "t", _W + "br
 _W_RPR, _W_VAL = _W + "rPr", _W + "val"
 _W_P, _W_TBL = _W + "p", _W + "tbl"
 _W_RUN_TEXT = {_W + "tab": "\t", _W + "ptab": "\t", _W + "cr": "\n", _W + "noBreakHyphen": "-"}
-_W_RUN_PROPS = {_W + "b": "b", _W + "i": "i", _W + "rStyle": "style"}
+_W_B, _W_I, _W_RSTYLE = _W + "b", _W + "i", _W + "rStyle"
 
 
 class _DocxRun:
@@ -35,7 +36,7 @@ class _DocxRun:
 
     def __init__(self, r):
         out = []
-        self.b = self.i = self.style = None
+        b = i = style = None
         seen_props = False
         for e in r:
             tag = e.tag
@@ -49,10 +50,15 @@ class _DocxRun:
             elif tag == _W_RPR and not seen_props:        # python-docx reads the first
                 seen_props = True
                 for prop in e:
-                    name = _W_RUN_PROPS.get(prop.tag)
-                    if name is not None and getattr(self, name) is None:
-                        setattr(self, name, prop)
-        self.text = "".join(out)
+                    name = prop.tag
+                    if name == _W_B:
+                        b = prop if b is None else b
+                    elif name == _W_I:
+                        i = prop if i is None else i
+                    elif name == _W_RSTYLE:
+                        style = prop if style is None else style
+        self.b, self.i, self.style = b, i, style
+        self.text = out[0] if len(out) == 1 else "".join(out)
 
 
 class _Styles:
@@ -236,7 +242,8 @@ class _DocxReader:
         if el is not None:
             return self._value(el)
         sid = run.style.get(_W_VAL) if run.style is not None else None
-        return self._run_style(sid)[index]
+        flags = self._run.get(sid)
+        return (flags if flags is not None else self._run_style(sid))[index]
 
     def is_bold(self, run: _DocxRun) -> bool:
         return self._flag(run, run.b, 0)
@@ -423,7 +430,7 @@ def _parse_docx(data: bytes, path: Path, max_bytes: int) -> _Builder:
         raise ReadError("cannot open this Word .docx file: it is corrupt or truncated "
                         f"({type(exc).__name__}: {exc})", path=path) from None
 
-    texts = [_clean_text(it.text, path) for it in items]
+    texts = _clean_texts([it.text for it in items], path)
     policy = None
 
     def label_policy() -> _LabelPolicy:
