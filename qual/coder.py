@@ -557,7 +557,6 @@ class HybridCoder:
         return self._fit_pool(self._pool(examples, exclude_texts))
 
     def _fit_pool(self, pool: pd.DataFrame) -> "HybridCoder":
-        from scipy.sparse import csr_matrix, hstack
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
@@ -574,7 +573,7 @@ class HybridCoder:
                                      sublinear_tf=True, stop_words="english")
         vectorizer.fit([t for t, m in zip(texts, themed) if m])
         self.vectorizer_ = Tfidf.of(vectorizer)     # applied without scikit-learn
-        X = hstack([self.vectorizer_.transform(texts), csr_matrix(E)]).tocsr()
+        X, _ = self._features(texts, E)
         w = pool["weight"].to_numpy(dtype=float)
         theme_ids = self.codebook.theme_ids
         Y = np.array([[ts is not None and t in ts for t in theme_ids] for ts in pool["themes"]])
