@@ -95,7 +95,7 @@ def test_aliases_in_transcript_front_matter_are_refused_and_the_other_files_go_o
     (folder / "c.md").write_text(f"---\n*Interview notes*\n---\n\n{TURNS}", encoding="utf-8")
     r, took = run_qual("ingest", "t", cwd=tmp_path, memory=4 * GIB)   # spaCy needs ~2 GiB of it
     assert r.returncode == 1 and took < 60, r.stderr
-    assert one_error_line(r) == (f"qual: error: t/a.md:4: YAML aliases/anchors are not allowed "
+    assert one_error_line(r) == ("qual: error: t/a.md:4: YAML aliases/anchors are not allowed "
                                  "in front matter (found &l0): write the text out in full")
     assert "documents read: 2 (2 new, 0 unchanged), failed: 1" in r.stdout
 

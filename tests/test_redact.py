@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from qual.errors import ReadError
 from qual.model import Transcript, Turn
-from qual.redact import (Replacement, load_ner, nhs_check_ok, read_name_list, redact,
+from qual.redact import (Replacement, nhs_check_ok, read_name_list, redact,
                          write_key)
 
 REPO = Path(__file__).resolve().parent.parent

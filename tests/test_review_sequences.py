@@ -32,7 +32,6 @@ def test_without_chromium_browser_tests_skip_saying_why_but_fail_in_ci():
 
 # -- the review app: helpers -----------------------------------------------------------------
 import html as _html  # noqa: E402
-import json  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import sqlite3  # noqa: E402

@@ -145,6 +145,6 @@ while i < len(queue):
     i += 4
     print(f"[[PERSON:Alex Morgan]]: {questions[q % len(questions)]}\n")
     q += 1
-    print(f"[[PERSON:Priya Shah]]: " + " ".join(chunk) + "\n")
+    print("[[PERSON:Priya Shah]]: " + " ".join(chunk) + "\n")
 print("[[PERSON:Alex Morgan]]: That's really helpful. Thank you, [[PERSON:Ms Shah]].\n")
 print("[[PERSON:Priya Shah]]: No problem at all.")
