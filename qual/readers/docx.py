@@ -242,8 +242,7 @@ class _DocxReader:
         if el is not None:
             return self._value(el)
         sid = run.style.get(_W_VAL) if run.style is not None else None
-        flags = self._run.get(sid)
-        return (flags if flags is not None else self._run_style(sid))[index]
+        return self._run_style(sid)[index]
 
     def is_bold(self, run: _DocxRun) -> bool:
         return self._flag(run, run.b, 0)
